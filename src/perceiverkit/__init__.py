@@ -1,0 +1,50 @@
+"""perceiverkit: Perceiver IO for PyTorch — one architecture that reads and writes any modality.
+
+A model is a preprocessor → encoder → decoder (queries) → postprocessor. Start with
+:func:`from_pretrained` or :func:`create_model`, or assemble your own :class:`PerceiverIO`.
+"""
+
+from .checkpoints import CheckpointMismatchError, CheckpointNotFoundError, from_pretrained
+from .config import ConfigError, DecoderConfig, EncoderConfig, PositionEncodingConfig
+from .decoders import ClassificationDecoder, CrossAttentionDecoder, ProjectionDecoder
+from .encoder import PerceiverEncoder
+from .model import Encoded, PerceiverIO, PerceiverOutput
+from .tasks import (
+    PRESETS,
+    MaskedLanguageModel,
+    MaskedLanguageModelConfig,
+    SequenceClassifier,
+    SequenceClassifierConfig,
+    TaskModel,
+    create_model,
+    preset_config,
+)
+from .tokenizer import ByteTokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "ByteTokenizer",
+    "CheckpointMismatchError",
+    "CheckpointNotFoundError",
+    "ClassificationDecoder",
+    "ConfigError",
+    "CrossAttentionDecoder",
+    "DecoderConfig",
+    "Encoded",
+    "EncoderConfig",
+    "MaskedLanguageModel",
+    "MaskedLanguageModelConfig",
+    "PerceiverEncoder",
+    "PerceiverIO",
+    "PerceiverOutput",
+    "PositionEncodingConfig",
+    "ProjectionDecoder",
+    "SequenceClassifier",
+    "SequenceClassifierConfig",
+    "TaskModel",
+    "create_model",
+    "from_pretrained",
+    "preset_config",
+]

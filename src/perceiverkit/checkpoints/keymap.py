@@ -1,0 +1,99 @@
+"""Table-driven renaming of checkpoint tensors.
+
+A :class:`KeyRule` says which source tensor(s) fill one of our parameters; several sources are concatenated
+along the first axis (how separate query/key/value projections become one fused projection). Tables are built
+from small per-block functions so that every architecture's table reads as the model's structure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """Our parameter ``target`` is ``sources`` (one key, or several concatenated along dim 0)."""
+
+    target: str
+    sources: tuple[str, ...]
+
+
+def rule(target: str, *sources: str) -> KeyRule:
+    return KeyRule(target, sources)
+
+
+def affine(target: str, source: str) -> list[KeyRule]:
+    """Weight and bias of a Linear or LayerNorm."""
+    return [rule(f"{target}.weight", f"{source}.weight"), rule(f"{target}.bias", f"{source}.bias")]
+
+
+def fused(target: str, *sources: str) -> list[KeyRule]:
+    """Weight and bias of a fused Linear made of several source Linears stacked along the output axis."""
+    return [
+        rule(f"{target}.weight", *(f"{s}.weight" for s in sources)),
+        rule(f"{target}.bias", *(f"{s}.bias" for s in sources)),
+    ]
+
+
+@dataclass
+class ConversionReport:
+    """What did not line up between a checkpoint and a model, by name."""
+
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self, limit: int = 20) -> str:
+        parts = []
+        for title, names in (("missing", self.missing), ("unexpected", self.unexpected),
+                             ("mis-shaped", self.mismatched)):
+            if names:
+                shown = ", ".join(names[:limit]) + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+                parts.append(f"{len(names)} {title}: {shown}")
+        return "; ".join(parts)
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's tensors do not match the model: missing, unexpected or mis-shaped, listed by name."""
+
+    def __init__(self, report: ConversionReport, where: str = "checkpoint") -> None:
+        super().__init__(f"{where} does not match the model: {report.describe()}")
+        self.report = report
+
+
+def apply_rules(
+    source: Mapping[str, Tensor],
+    rules: Iterable[KeyRule],
+    expected: Mapping[str, tuple[int, ...]],
+) -> tuple[dict[str, Tensor], ConversionReport]:
+    """Rename (and fuse) ``source`` tensors by ``rules`` into our names; report every discrepancy against the
+    ``expected`` shapes of the model's parameters."""
+    converted: dict[str, Tensor] = {}
+    used: set[str] = set()
+    missing: list[str] = []
+    mismatched: list[str] = []
+    for r in rules:
+        absent = [s for s in r.sources if s not in source]
+        if absent:
+            missing.extend(absent)
+            continue
+        used.update(r.sources)
+        parts = [source[s] for s in r.sources]
+        tensor = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+        converted[r.target] = tensor
+    for name, shape in expected.items():
+        if name not in converted:
+            if not any(name == r.target for r in rules):
+                missing.append(name)
+        elif tuple(converted[name].shape) != tuple(shape):
+            mismatched.append(f"{name} (checkpoint {tuple(converted[name].shape)}, model {tuple(shape)})")
+    unexpected = sorted(set(source) - used) + sorted(set(converted) - set(expected))
+    return converted, ConversionReport(sorted(set(missing)), unexpected, mismatched)

@@ -1,0 +1,53 @@
+"""Our own checkpoint format: ``model.safetensors`` + ``perceiverkit.json`` (task name and config dataclass)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from safetensors.torch import save_file
+
+from ..config import ConfigError, config_from_dict, config_to_dict
+from .files import SAFETENSORS
+
+if TYPE_CHECKING:
+    from ..tasks.base import TaskModel
+
+CONFIG_FILE = "perceiverkit.json"
+FORMAT_VERSION = 1
+
+
+def save_model(model: TaskModel, directory: str | os.PathLike[str]) -> Path:
+    """Save ``model``'s weights and config into ``directory`` (created if needed); returns the directory."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
+    # Write to temporary names first so an interrupted save never leaves a half-written checkpoint behind.
+    tmp_weights, tmp_config = path / f".{SAFETENSORS}.tmp", path / f".{CONFIG_FILE}.tmp"
+    save_file(tensors, tmp_weights, metadata={"format": "pt", "task": model.task})
+    meta = {"format_version": FORMAT_VERSION, "task": model.task, "config": config_to_dict(model.config)}
+    tmp_config.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp_weights, path / SAFETENSORS)
+    os.replace(tmp_config, path / CONFIG_FILE)
+    return path
+
+
+def read_native_config(directory: Path) -> tuple[str, Any]:
+    """The task name and validated config dataclass stored in ``directory``."""
+    from ..tasks.base import TASKS
+
+    where = str(directory / CONFIG_FILE)
+    try:
+        meta = json.loads((directory / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(meta, dict) or not {"task", "config"} <= set(meta):
+        raise ConfigError(f"{where} must hold an object with 'task' and 'config'")
+    if meta.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+        raise ConfigError(f"{where} was written by a newer perceiverkit (format {meta['format_version']})")
+    task = meta["task"]
+    if task not in TASKS:
+        raise ConfigError(f"{where}: unknown task {task!r}; expected one of {sorted(TASKS)}")
+    return task, config_from_dict(TASKS[task].config_class, meta["config"], where=f"{where}: config")

@@ -1,0 +1,198 @@
+"""Transformers' Perceiver checkpoints: config translation and parameter-name tables, one per architecture.
+
+This is the only module that knows Transformers' names. To support another architecture, add an
+:class:`Architecture` entry with a config translator and a key table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import ConfigError, EncoderConfig
+from ..tasks.text import MaskedLanguageModelConfig, SequenceClassifierConfig
+from .keymap import KeyRule, affine, fused, rule
+
+# Transformers' PerceiverConfig defaults: a config.json may omit any field equal to its default.
+HF_DEFAULTS: dict[str, Any] = {
+    "num_latents": 256,
+    "d_latents": 1280,
+    "d_model": 768,
+    "num_blocks": 1,
+    "num_self_attends_per_block": 26,
+    "num_self_attention_heads": 8,
+    "num_cross_attention_heads": 8,
+    "qk_channels": None,
+    "v_channels": None,
+    "cross_attention_shape_for_attention": "kv",
+    "self_attention_widening_factor": 1,
+    "cross_attention_widening_factor": 1,
+    "hidden_act": "gelu",
+    "attention_probs_dropout_prob": 0.1,
+    "use_query_residual": True,
+    "vocab_size": 262,
+    "max_position_embeddings": 2048,
+}
+
+
+def _get(hf: dict[str, Any], key: str) -> Any:
+    return hf.get(key, HF_DEFAULTS[key])
+
+
+def encoder_config(hf: dict[str, Any]) -> EncoderConfig:
+    """Our encoder config from a Transformers ``PerceiverConfig`` dict."""
+    activation = _get(hf, "hidden_act")
+    if not isinstance(activation, str):
+        raise ConfigError(f"hidden_act must be an activation name, got {activation!r}")
+    return EncoderConfig(
+        num_latents=_get(hf, "num_latents"),
+        d_latents=_get(hf, "d_latents"),
+        num_blocks=_get(hf, "num_blocks"),
+        num_self_attends_per_block=_get(hf, "num_self_attends_per_block"),
+        num_self_attention_heads=_get(hf, "num_self_attention_heads"),
+        num_cross_attention_heads=_get(hf, "num_cross_attention_heads"),
+        qk_channels=_get(hf, "qk_channels"),
+        v_channels=_get(hf, "v_channels"),
+        cross_attention_shape_for_attention=_get(hf, "cross_attention_shape_for_attention"),
+        self_attention_widening_factor=_get(hf, "self_attention_widening_factor"),
+        cross_attention_widening_factor=_get(hf, "cross_attention_widening_factor"),
+        use_query_residual=bool(_get(hf, "use_query_residual")),
+        activation=activation,
+        attention_dropout=float(_get(hf, "attention_probs_dropout_prob")),
+    )
+
+
+def _label_names(hf: dict[str, Any]) -> tuple[str, ...] | None:
+    id2label = hf.get("id2label")
+    if not id2label:
+        return None
+    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+
+
+# --- key tables, block by block -------------------------------------------------------------------------------
+
+def cross_attention_block(ours: str, theirs: str) -> list[KeyRule]:
+    attn = f"{theirs}.attention.self"
+    return [
+        *affine(f"{ours}.norm_q", f"{attn}.layernorm1"),
+        *affine(f"{ours}.norm_kv", f"{attn}.layernorm2"),
+        *affine(f"{ours}.attention.q_proj", f"{attn}.query"),
+        *fused(f"{ours}.attention.kv_proj", f"{attn}.key", f"{attn}.value"),
+        *affine(f"{ours}.attention.out_proj", f"{theirs}.attention.output.dense"),
+        *affine(f"{ours}.norm_mlp", f"{theirs}.layernorm"),
+        *affine(f"{ours}.mlp.fc1", f"{theirs}.mlp.dense1"),
+        *affine(f"{ours}.mlp.fc2", f"{theirs}.mlp.dense2"),
+    ]
+
+
+def self_attention_block(ours: str, theirs: str) -> list[KeyRule]:
+    attn = f"{theirs}.attention.self"
+    return [
+        *affine(f"{ours}.norm", f"{attn}.layernorm1"),
+        *fused(f"{ours}.attention.qkv_proj", f"{attn}.query", f"{attn}.key", f"{attn}.value"),
+        *affine(f"{ours}.attention.out_proj", f"{theirs}.attention.output.dense"),
+        *affine(f"{ours}.norm_mlp", f"{theirs}.layernorm"),
+        *affine(f"{ours}.mlp.fc1", f"{theirs}.mlp.dense1"),
+        *affine(f"{ours}.mlp.fc2", f"{theirs}.mlp.dense2"),
+    ]
+
+
+def encoder(ours: str, theirs: str, num_self_attends: int) -> list[KeyRule]:
+    """``theirs`` is the PerceiverModel prefix (latents live beside the encoder there)."""
+    rules = [rule(f"{ours}.latents", f"{theirs}.embeddings.latents")]
+    rules += cross_attention_block(f"{ours}.cross_attention", f"{theirs}.encoder.cross_attention")
+    for i in range(num_self_attends):
+        rules += self_attention_block(f"{ours}.self_attention.{i}", f"{theirs}.encoder.self_attends.{i}")
+    return rules
+
+
+def decoder(ours: str, theirs: str, trainable_queries: bool = True, project_pos: bool = False,
+            final_project: bool = True) -> list[KeyRule]:
+    """A Transformers ``PerceiverBasicDecoder`` at ``theirs``."""
+    rules = []
+    if trainable_queries:
+        rules.append(rule(f"{ours}.queries.encoding.embeddings", f"{theirs}.output_position_encodings.position_embeddings"))
+    if project_pos:
+        rules += affine(f"{ours}.queries.projection", f"{theirs}.positions_projection")
+    rules += cross_attention_block(f"{ours}.cross_attention", f"{theirs}.decoding_cross_attention")
+    if final_project:
+        rules += affine(f"{ours}.final_projection", f"{theirs}.final_layer")
+    return rules
+
+
+def text_preprocessor(ours: str, theirs: str) -> list[KeyRule]:
+    return [
+        rule(f"{ours}.token_embedding.weight", f"{theirs}.embeddings.weight"),
+        rule(f"{ours}.position_embedding.weight", f"{theirs}.position_embeddings.weight"),
+    ]
+
+
+# --- architectures ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to turn one Transformers architecture into one of our task models."""
+
+    task: str
+    config_from_hf: Callable[[dict[str, Any]], Any]
+    key_rules: Callable[[Any], list[KeyRule]]
+
+
+def _mlm_config(hf: dict[str, Any]) -> MaskedLanguageModelConfig:
+    return MaskedLanguageModelConfig(
+        vocab_size=_get(hf, "vocab_size"),
+        max_position_embeddings=_get(hf, "max_position_embeddings"),
+        d_model=_get(hf, "d_model"),
+        encoder=encoder_config(hf),
+    )
+
+
+def _mlm_rules(config: MaskedLanguageModelConfig) -> list[KeyRule]:
+    return [
+        *text_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor"),
+        *encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+        *decoder("perceiver.decoder", "perceiver.decoder", final_project=False),
+        rule("perceiver.postprocessor.bias", "embedding_decoder.bias"),
+    ]
+
+
+def _classifier_config(hf: dict[str, Any]) -> SequenceClassifierConfig:
+    labels = _label_names(hf)
+    return SequenceClassifierConfig(
+        vocab_size=_get(hf, "vocab_size"),
+        max_position_embeddings=_get(hf, "max_position_embeddings"),
+        d_model=_get(hf, "d_model"),
+        encoder=encoder_config(hf),
+        num_labels=len(labels) if labels else int(hf.get("num_labels", 2)),
+        problem_type=hf.get("problem_type"),
+        labels=labels,
+    )
+
+
+def _classifier_rules(config: SequenceClassifierConfig) -> list[KeyRule]:
+    return [
+        *text_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor"),
+        *encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+        *decoder("perceiver.decoder", "perceiver.decoder.decoder"),
+    ]
+
+
+#: Transformers' architecture name (``config.json: architectures[0]``) → conversion.
+ARCHITECTURES: dict[str, Architecture] = {
+    "PerceiverForMaskedLM": Architecture("masked-lm", _mlm_config, _mlm_rules),
+    "PerceiverForSequenceClassification": Architecture("text-classification", _classifier_config, _classifier_rules),
+}
+
+
+def architecture_of(hf: dict[str, Any], where: str) -> tuple[str, Architecture]:
+    """The architecture named by a Transformers config dict, with a clear error when unsupported."""
+    if hf.get("model_type") not in (None, "perceiver"):
+        raise ConfigError(f"{where}: model_type is {hf.get('model_type')!r}, expected 'perceiver'")
+    names = hf.get("architectures") or []
+    if not names:
+        raise ConfigError(f"{where}: config.json names no architecture; expected one of {sorted(ARCHITECTURES)}")
+    name = names[0]
+    if name not in ARCHITECTURES:
+        raise ConfigError(f"{where}: architecture {name!r} is not supported; expected one of {sorted(ARCHITECTURES)}")
+    return name, ARCHITECTURES[name]

@@ -1,0 +1,190 @@
+"""Decoders: output queries cross-attend to the latents.
+
+A decoder has two jobs, kept apart so that they can be mixed: *building queries* (from a position encoding of
+the output grid, optionally concatenated after the preprocessed inputs, or handed in by a caller such as a
+multimodal decoder) and *decoding* them against the latents. Decoding only the queries at chosen
+``output_points`` (flat indices into the output grid) is how training skips outputs it does not score and how
+large outputs are decoded chunk by chunk from cached latents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .config import DecoderConfig, PositionEncodingConfig
+from .layers.blocks import CrossAttentionBlock
+from .layers.position import FourierPositionEncoding, TrainablePositionEncoding
+
+
+@dataclass
+class DecoderOutput:
+    """Decoded array ``(B, Q, C)`` (or ``(B, C)`` for classification) and optional attention weights."""
+
+    output: Tensor
+    cross_attentions: tuple[Tensor, ...] | None = None
+
+
+class PositionQueries(nn.Module):
+    """Queries from a position encoding of an ``index_dims`` grid, optionally linearly projected."""
+
+    def __init__(self, config: PositionEncodingConfig, index_dims: Sequence[int]) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.index_dims = tuple(index_dims)
+        self.encoding: TrainablePositionEncoding | FourierPositionEncoding
+        if config.kind == "trainable":
+            self.encoding = TrainablePositionEncoding(self.index_dims, config.num_channels)
+        else:
+            assert config.max_resolution is not None  # validated
+            self.encoding = FourierPositionEncoding(
+                config.num_bands, config.max_resolution, config.concat_pos, config.sine_only
+            )
+        width = config.encoding_channels(len(self.index_dims))
+        self.projection = nn.Linear(width, config.project_pos_dim) if config.project_pos_dim else nn.Identity()
+
+    @property
+    def num_channels(self) -> int:
+        return self.config.output_channels(len(self.index_dims))
+
+    def forward(
+        self,
+        batch_size: int,
+        points: Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Tensor:
+        """``(B, N, C)`` queries for the whole grid, or ``(B, Q, C)`` for its flat indices ``points``."""
+        if isinstance(self.encoding, TrainablePositionEncoding):
+            encoded = self.encoding(batch_size, points)
+        else:
+            encoded = self.encoding(batch_size, self.index_dims, points, device=device, dtype=dtype)
+        return self.projection(encoded)
+
+
+def check_points(points: Tensor | None, num_outputs: int) -> None:
+    """Validate flat output indices before they are used to gather queries."""
+    if points is None:
+        return
+    if points.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"output points must be an integer tensor of flat indices, got dtype {points.dtype}")
+    if points.numel() and not torch.compiler.is_compiling():
+        low, high = int(points.min()), int(points.max())
+        if low < 0 or high >= num_outputs:
+            raise ValueError(f"output points must lie in [0, {num_outputs}), got values in [{low}, {high}]")
+
+
+class CrossAttentionDecoder(nn.Module):
+    """Output queries attend to the latents, followed by an optional final linear projection.
+
+    This is the general Perceiver IO decoder ("basic decoder" in the paper's code). With
+    ``config.queries=None`` it has no queries of its own and decodes whatever queries it is given.
+    """
+
+    def __init__(self, config: DecoderConfig, latent_channels: int, input_channels: int | None = None) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.queries = PositionQueries(config.queries, config.output_index_dims) if config.queries else None
+        if self.queries is not None:
+            expected = self.queries.num_channels
+            if config.concat_preprocessed_input:
+                if input_channels is None:
+                    raise ValueError("concat_preprocessed_input needs the preprocessor's output width")
+                expected += input_channels
+            if expected != config.query_channels:
+                raise ValueError(
+                    f"decoder queries are {expected} channels wide but DecoderConfig.query_channels is "
+                    f"{config.query_channels}"
+                )
+        qk = config.qk_channels or (latent_channels if config.cross_attention_shape_for_attention == "kv"
+                                    else config.query_channels)
+        self.cross_attention = CrossAttentionBlock(
+            q_dim=config.query_channels,
+            kv_dim=latent_channels,
+            qk_channels=qk,
+            v_channels=config.v_channels or qk,
+            num_heads=config.num_heads,
+            widening_factor=config.widening_factor,
+            use_query_residual=config.use_query_residual,
+            activation=config.activation,
+            dropout=config.attention_dropout,
+        )
+        self.final_projection = (
+            nn.Linear(config.query_channels, config.output_channels)  # type: ignore[arg-type]
+            if config.final_project
+            else nn.Identity()
+        )
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of points in the output grid."""
+        n = 1
+        for d in self.config.output_index_dims:
+            n *= d
+        return n
+
+    def build_queries(
+        self,
+        batch_size: int,
+        points: Tensor | None = None,
+        inputs_without_pos: Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Tensor:
+        """Queries for every output point, or for the flat output indices ``points``."""
+        if self.queries is None:
+            raise ValueError("this decoder has no queries of its own; pass them to forward()")
+        check_points(points, self.num_outputs)
+        queries = self.queries(batch_size, points, device=device, dtype=dtype)
+        if self.config.concat_preprocessed_input:
+            if inputs_without_pos is None:
+                raise ValueError("concat_preprocessed_input needs the preprocessed inputs without positions")
+            if points is not None:
+                inputs_without_pos = _gather(inputs_without_pos, points)
+            queries = torch.cat([inputs_without_pos, queries.to(inputs_without_pos.dtype)], dim=-1)
+        return queries
+
+    def forward(self, queries: Tensor, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
+        """Decode ``queries`` ``(B, Q, query_channels)`` against ``latents``; returns ``(B, Q, out_channels)``."""
+        if queries.shape[-1] != self.config.query_channels:
+            raise ValueError(
+                f"decoder expects queries with {self.config.query_channels} channels, got {tuple(queries.shape)}"
+            )
+        out, weights = self.cross_attention(queries.to(latents.dtype), latents, need_weights=output_attentions)
+        return DecoderOutput(self.final_projection(out), (weights,) if weights is not None else None)
+
+
+def _gather(array: Tensor, points: Tensor) -> Tensor:
+    """Rows of ``array`` ``(B, N, C)`` at flat indices ``points`` ``(Q,)`` or ``(B, Q)``."""
+    if points.dim() == 1:
+        return array[:, points]
+    return torch.gather(array, 1, points[..., None].expand(-1, -1, array.shape[-1]))
+
+
+class ClassificationDecoder(CrossAttentionDecoder):
+    """A single learned query decodes one logit vector per example: output ``(B, num_classes)``."""
+
+    def forward(self, queries: Tensor, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
+        decoded = super().forward(queries, latents, output_attentions)
+        return DecoderOutput(decoded.output[:, 0, :], decoded.cross_attentions)
+
+
+class ProjectionDecoder(nn.Module):
+    """Baseline without cross-attention: mean of the latents, then a linear layer. Output ``(B, C)``."""
+
+    num_outputs = 1
+
+    def __init__(self, latent_channels: int, output_channels: int) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(latent_channels, output_channels)
+
+    def build_queries(self, batch_size: int, *args: object, **kwargs: object) -> None:
+        return None
+
+    def forward(self, queries: None, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
+        return DecoderOutput(self.classifier(latents.mean(dim=1)))

@@ -1,0 +1,27 @@
+"""Reusable building blocks: attention, MLP, residual blocks and position encodings."""
+
+from .attention import MultiHeadAttention, attend
+from .blocks import CrossAttentionBlock, SelfAttentionBlock
+from .mlp import ACTIVATIONS, MLP, get_activation
+from .position import (
+    FourierPositionEncoding,
+    TrainablePositionEncoding,
+    fourier_channels,
+    fourier_features,
+    linear_positions,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "CrossAttentionBlock",
+    "FourierPositionEncoding",
+    "MultiHeadAttention",
+    "SelfAttentionBlock",
+    "TrainablePositionEncoding",
+    "attend",
+    "fourier_channels",
+    "fourier_features",
+    "get_activation",
+    "linear_positions",
+]

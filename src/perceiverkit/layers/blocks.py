@@ -1,0 +1,74 @@
+"""Pre-LayerNorm residual attention blocks: the two building blocks of every Perceiver IO model.
+
+A block is ``x ← x + Attention(LN(x)); x ← x + MLP(LN(x))``. The cross-attention block normalises queries and
+keys/values separately and can drop the first residual (``use_query_residual=False``), which decoders use when
+their queries are only positions and carry no content worth keeping.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .attention import MultiHeadAttention
+from .mlp import MLP
+
+
+class CrossAttentionBlock(nn.Module):
+    """Queries ``(B, M, q_dim)`` attend to inputs ``(B, N, kv_dim)``; output has the queries' shape."""
+
+    def __init__(
+        self,
+        q_dim: int,
+        kv_dim: int,
+        qk_channels: int,
+        v_channels: int,
+        num_heads: int,
+        widening_factor: int = 1,
+        use_query_residual: bool = True,
+        activation: str = "gelu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm_q = nn.LayerNorm(q_dim)
+        self.norm_kv = nn.LayerNorm(kv_dim)
+        self.attention = MultiHeadAttention(
+            q_dim, kv_dim, qk_channels, v_channels, num_heads, out_dim=q_dim, self_attention=False, dropout=dropout
+        )
+        self.use_query_residual = use_query_residual
+        self.norm_mlp = nn.LayerNorm(q_dim)
+        self.mlp = MLP(q_dim, widening_factor, activation)
+
+    def forward(
+        self, queries: Tensor, inputs: Tensor, mask: Tensor | None = None, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``."""
+        attended, weights = self.attention(self.norm_q(queries), self.norm_kv(inputs), mask, need_weights)
+        x = attended + queries if self.use_query_residual else attended
+        return x + self.mlp(self.norm_mlp(x)), weights
+
+
+class SelfAttentionBlock(nn.Module):
+    """Self-attention over ``(B, N, dim)`` with residual connections; output has the input's shape."""
+
+    def __init__(
+        self,
+        dim: int,
+        qk_channels: int,
+        v_channels: int,
+        num_heads: int,
+        widening_factor: int = 1,
+        activation: str = "gelu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.attention = MultiHeadAttention(
+            dim, dim, qk_channels, v_channels, num_heads, out_dim=dim, self_attention=True, dropout=dropout
+        )
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, widening_factor, activation)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        attended, weights = self.attention(self.norm(x), mask=mask, need_weights=need_weights)
+        x = x + attended
+        return x + self.mlp(self.norm_mlp(x)), weights

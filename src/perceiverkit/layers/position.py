@@ -1,0 +1,107 @@
+"""Position encodings: learned per-index vectors, and Fourier features of coordinates in [-1, 1].
+
+Fourier features follow the Perceiver paper: for each spatial dimension ``d`` and band ``k`` with frequency
+``f_k`` spaced linearly from 1 to ``max_resolution[d] / 2``, the features are ``sin(π f_k x_d)`` and
+``cos(π f_k x_d)``, optionally preceded by the raw coordinates. Channel order is
+``[x_1..x_D, sin(dim 1, bands 1..K), ..., sin(dim D, ...), cos(dim 1, ...), ..., cos(dim D, ...)]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def linear_positions(index_dims: Sequence[int], device: torch.device | None = None) -> Tensor:
+    """Coordinates of every point of an N-D grid, each axis spanning [-1, 1]: shape ``(*index_dims, N)``."""
+    axes = [torch.linspace(-1.0, 1.0, steps=n, dtype=torch.float32, device=device) for n in index_dims]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
+def fourier_features(
+    pos: Tensor, num_bands: int, max_resolution: Sequence[int], concat_pos: bool = True, sine_only: bool = False
+) -> Tensor:
+    """Fourier features of positions ``pos`` ``(..., D)`` with coordinates in [-1, 1]; returns ``(..., C)``."""
+    freqs = torch.stack(
+        [torch.linspace(1.0, res / 2, steps=num_bands, device=pos.device) for res in max_resolution]
+    )  # (D, K)
+    scaled = (pos.float()[..., :, None] * freqs).flatten(-2) * math.pi  # (..., D*K), dimension-major
+    features = [torch.sin(scaled)] if sine_only else [torch.sin(scaled), torch.cos(scaled)]
+    if concat_pos:
+        features.insert(0, pos.float())
+    return torch.cat(features, dim=-1)
+
+
+def fourier_channels(num_dims: int, num_bands: int, concat_pos: bool = True, sine_only: bool = False) -> int:
+    """Width of :func:`fourier_features` for ``num_dims``-dimensional positions."""
+    return num_dims * num_bands * (1 if sine_only else 2) + (num_dims if concat_pos else 0)
+
+
+def _select(table: Tensor, batch_size: int, points: Tensor | None) -> Tensor:
+    """Rows of ``table`` ``(N, C)`` for every batch element: all of them, or those at flat indices ``points``."""
+    if points is None:
+        return table.expand(batch_size, -1, -1)
+    if points.dim() == 1:
+        return table[points].expand(batch_size, -1, -1)
+    if points.dim() == 2 and points.shape[0] == batch_size:
+        return table[points]
+    raise ValueError(f"output points must have shape (num_points,) or ({batch_size}, num_points), got {tuple(points.shape)}")
+
+
+class TrainablePositionEncoding(nn.Module):
+    """One learned ``num_channels``-vector per index of an ``index_dims`` grid."""
+
+    def __init__(self, index_dims: Sequence[int], num_channels: int) -> None:
+        super().__init__()
+        self.index_dims = tuple(index_dims)
+        self.embeddings = nn.Parameter(torch.randn(math.prod(self.index_dims), num_channels) * 0.02)
+
+    @property
+    def num_channels(self) -> int:
+        return self.embeddings.shape[-1]
+
+    def forward(self, batch_size: int, points: Tensor | None = None) -> Tensor:
+        """Return ``(B, N, C)`` encodings, or ``(B, Q, C)`` for the flat grid indices ``points``."""
+        return _select(self.embeddings, batch_size, points)
+
+
+class FourierPositionEncoding(nn.Module):
+    """Fixed Fourier features of grid coordinates (no parameters)."""
+
+    def __init__(
+        self, num_bands: int, max_resolution: Sequence[int], concat_pos: bool = True, sine_only: bool = False
+    ) -> None:
+        super().__init__()
+        self.num_bands = num_bands
+        self.max_resolution = tuple(max_resolution)
+        self.concat_pos = concat_pos
+        self.sine_only = sine_only
+
+    @property
+    def num_channels(self) -> int:
+        return fourier_channels(len(self.max_resolution), self.num_bands, self.concat_pos, self.sine_only)
+
+    def forward(
+        self,
+        batch_size: int,
+        index_dims: Sequence[int],
+        points: Tensor | None = None,
+        pos: Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Tensor:
+        """Encodings ``(B, N, C)`` of the ``index_dims`` grid, of its flat indices ``points``, or of explicit
+        coordinates ``pos`` ``(B, N, D)``."""
+        if pos is None:
+            if len(index_dims) != len(self.max_resolution):
+                raise ValueError(
+                    f"Fourier encoding was built for {len(self.max_resolution)}-D positions, got index dims {tuple(index_dims)}"
+                )
+            grid = linear_positions(index_dims, device=device).reshape(-1, len(index_dims))
+            pos = _select(grid, batch_size, points)
+        elif pos.shape[-1] != len(self.max_resolution):
+            raise ValueError(f"positions must have {len(self.max_resolution)} coordinates, got shape {tuple(pos.shape)}")
+        return fourier_features(pos, self.num_bands, self.max_resolution, self.concat_pos, self.sine_only).to(dtype)

@@ -1,0 +1,150 @@
+"""PerceiverIO: preprocessor → encoder → decoder(queries) → postprocessor.
+
+The generic model that every task model is assembled from, and the way to build a model for a new modality:
+give it any preprocessor that returns :class:`~perceiverkit.processors.Preprocessed` (or none, and pass
+``(B, N, C)`` arrays), an encoder, a decoder, and optionally a postprocessor.
+
+Encoding and decoding are separate calls so that the latents can be computed once and decoded many times,
+e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:`PerceiverIO.decode`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .encoder import PerceiverEncoder
+from .processors.base import Preprocessed
+
+
+@dataclass
+class Encoded:
+    """The result of :meth:`PerceiverIO.encode`: latents plus what the decoder may need from the inputs."""
+
+    latents: Tensor
+    preprocessed: Preprocessed
+    cross_attentions: tuple[Tensor, ...] | None = None
+    self_attentions: tuple[Tensor, ...] | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class PerceiverOutput:
+    """Model output. ``logits`` is the decoded (and postprocessed) output."""
+
+    logits: Tensor
+    last_hidden_state: Tensor
+    loss: Tensor | None = None
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    cross_attentions: tuple[Tensor, ...] | None = None
+
+    def __getitem__(self, key: str) -> Tensor | tuple[Tensor, ...] | None:
+        return getattr(self, key)
+
+
+def _as_key_mask(mask: Tensor | None, batch: int, length: int) -> Tensor | None:
+    """Validate a ``(B, N)`` padding mask (1/True = real input) and return it as booleans."""
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"attention_mask must be a torch.Tensor, got {type(mask).__name__}")
+    if tuple(mask.shape) != (batch, length):
+        raise ValueError(f"attention_mask must have shape ({batch}, {length}) like the inputs, got {tuple(mask.shape)}")
+    if mask.dtype == torch.bool:
+        return mask
+    if mask.dtype.is_floating_point or mask.dtype.is_complex:
+        raise TypeError(f"attention_mask must hold 0/1 integers or booleans, got dtype {mask.dtype}")
+    return mask != 0
+
+
+class PerceiverIO(nn.Module):
+    """A Perceiver IO model from its four parts.
+
+    Args:
+        encoder: the latent encoder.
+        decoder: a decoder with ``build_queries`` and ``forward(queries, latents)`` (see ``decoders``).
+        preprocessor: maps raw inputs to :class:`Preprocessed`; ``None`` means inputs are already ``(B, N, C)``.
+        postprocessor: maps the decoder's output to the task's output; ``None`` returns it unchanged.
+    """
+
+    def __init__(
+        self,
+        encoder: PerceiverEncoder,
+        decoder: nn.Module,
+        preprocessor: nn.Module | None = None,
+        postprocessor: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.preprocessor = preprocessor
+        self.encoder = encoder
+        self.decoder = decoder
+        self.postprocessor = postprocessor
+
+    def preprocess(self, inputs: Tensor) -> Preprocessed:
+        if self.preprocessor is not None:
+            return self.preprocessor(inputs)
+        if not isinstance(inputs, Tensor) or inputs.dim() != 3:
+            shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+            raise ValueError(f"without a preprocessor, inputs must be a (batch, index, channels) tensor, got {shape}")
+        return Preprocessed(inputs=inputs, index_dims=(inputs.shape[1],), inputs_without_pos=inputs)
+
+    def encode(
+        self,
+        inputs: Tensor,
+        attention_mask: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> Encoded:
+        """Preprocess and encode ``inputs`` into latents. ``attention_mask`` marks real (non-padding) inputs."""
+        pre = self.preprocess(inputs)
+        mask = _as_key_mask(attention_mask, pre.inputs.shape[0], pre.inputs.shape[1])
+        out = self.encoder(pre.inputs, mask, output_attentions, output_hidden_states)
+        return Encoded(out.latents, pre, out.cross_attentions, out.self_attentions, out.hidden_states)
+
+    def decode(
+        self,
+        encoded: Encoded,
+        output_points: Tensor | None = None,
+        queries: Tensor | None = None,
+        output_attentions: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        """Decode cached latents at the flat output indices ``output_points`` (all outputs when ``None``), or
+        decode explicit ``queries``. Returns the postprocessed output and the decoder's attention weights."""
+        pre = encoded.preprocessed
+        if queries is None:
+            queries = self.decoder.build_queries(
+                pre.batch_size,
+                output_points,
+                inputs_without_pos=pre.inputs_without_pos,
+                device=encoded.latents.device,
+                dtype=encoded.latents.dtype,
+            )
+        decoded = self.decoder(queries, encoded.latents, output_attentions=output_attentions)
+        output = decoded.output
+        if self.postprocessor is not None:
+            output = self.postprocessor(output)
+        return output, decoded.cross_attentions
+
+    def forward(
+        self,
+        inputs: Tensor,
+        attention_mask: Tensor | None = None,
+        output_points: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> PerceiverOutput:
+        encoded = self.encode(inputs, attention_mask, output_attentions, output_hidden_states)
+        logits, decoder_attentions = self.decode(encoded, output_points, output_attentions=output_attentions)
+        cross = None
+        if output_attentions:
+            cross = (encoded.cross_attentions or ()) + (decoder_attentions or ())
+        return PerceiverOutput(
+            logits=logits,
+            last_hidden_state=encoded.latents,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.self_attentions,
+            cross_attentions=cross,
+        )

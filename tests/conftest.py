@@ -1,0 +1,57 @@
+"""Shared test helpers. Transformers is the oracle: random-weight Transformers models saved to temporary
+directories stand in for the published checkpoints (no network here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers")
+
+
+def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """max |ours - reference| / max |reference|: the tolerance measure used throughout."""
+    assert ours.shape == reference.shape, f"shape {tuple(ours.shape)} != reference {tuple(reference.shape)}"
+    return float((ours.double() - reference.double()).abs().max() / reference.double().abs().max())
+
+
+def small_hf_config(**overrides: Any) -> Any:
+    """A small, deliberately non-default Transformers PerceiverConfig."""
+    base: dict[str, Any] = dict(
+        num_latents=8, d_latents=64, d_model=32, num_self_attends_per_block=2, num_self_attention_heads=4,
+        num_cross_attention_heads=2, max_position_embeddings=40, num_labels=3,
+    )
+    base.update(overrides)
+    return transformers.PerceiverConfig(**base)
+
+
+def randomize_(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> torch.nn.Module:
+    """Give every parameter (norm scales and biases included) random values, so that a wrong mapping of any
+    tensor changes the output."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+    return model
+
+
+@pytest.fixture
+def save_hf(tmp_path: Path) -> Callable[..., tuple[Any, Path]]:
+    """Build a random-weight Transformers model of class ``cls`` and save it; returns (model, directory)."""
+
+    def build(cls: type, config: Any, pickle_format: bool = False, name: str = "hf") -> tuple[Any, Path]:
+        torch.manual_seed(0)
+        model = randomize_(cls(config)).eval()
+        directory = tmp_path / name
+        if pickle_format:  # the legacy layout of older hub checkpoints: config.json + pytorch_model.bin
+            model.config.architectures = [cls.__name__]
+            model.config.save_pretrained(directory)
+            torch.save(model.state_dict(), directory / "pytorch_model.bin")
+        else:
+            model.save_pretrained(directory)
+        return model, directory
+
+    return build
