@@ -35,6 +35,11 @@ def randomize_(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> torch
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * std)
+        for name, b in model.named_buffers():  # batch-norm statistics
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=gen) * std)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=gen) + 0.5)
     return model
 
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from .config import DecoderConfig, PositionEncodingConfig
 from .layers.blocks import CrossAttentionBlock
 from .layers.position import FourierPositionEncoding, TrainablePositionEncoding
+from .processors.base import Preprocessed
 
 
 @dataclass
@@ -130,9 +131,8 @@ class CrossAttentionDecoder(nn.Module):
 
     def build_queries(
         self,
-        batch_size: int,
+        pre: Preprocessed,
         points: Tensor | None = None,
-        inputs_without_pos: Tensor | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> Tensor:
@@ -140,12 +140,13 @@ class CrossAttentionDecoder(nn.Module):
         if self.queries is None:
             raise ValueError("this decoder has no queries of its own; pass them to forward()")
         check_points(points, self.num_outputs)
-        queries = self.queries(batch_size, points, device=device, dtype=dtype)
+        queries = self.queries(pre.batch_size, points, device=device, dtype=dtype)
         if self.config.concat_preprocessed_input:
+            inputs_without_pos = pre.inputs_without_pos
             if inputs_without_pos is None:
                 raise ValueError("concat_preprocessed_input needs the preprocessed inputs without positions")
             if points is not None:
-                inputs_without_pos = _gather(inputs_without_pos, points)
+                inputs_without_pos = gather_points(inputs_without_pos, points)
             queries = torch.cat([inputs_without_pos, queries.to(inputs_without_pos.dtype)], dim=-1)
         return queries
 
@@ -159,7 +160,7 @@ class CrossAttentionDecoder(nn.Module):
         return DecoderOutput(self.final_projection(out), (weights,) if weights is not None else None)
 
 
-def _gather(array: Tensor, points: Tensor) -> Tensor:
+def gather_points(array: Tensor, points: Tensor) -> Tensor:
     """Rows of ``array`` ``(B, N, C)`` at flat indices ``points`` ``(Q,)`` or ``(B, Q)``."""
     if points.dim() == 1:
         return array[:, points]
@@ -183,8 +184,36 @@ class ProjectionDecoder(nn.Module):
         super().__init__()
         self.classifier = nn.Linear(latent_channels, output_channels)
 
-    def build_queries(self, batch_size: int, *args: object, **kwargs: object) -> None:
+    def build_queries(self, pre: Preprocessed, *args: object, **kwargs: object) -> None:
         return None
 
     def forward(self, queries: None, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
         return DecoderOutput(self.classifier(latents.mean(dim=1)))
+
+
+class InputQueryDecoder(CrossAttentionDecoder):
+    """Decodes one output per input: the preprocessed inputs themselves (positions included) are the queries.
+
+    Used for dense prediction on the input grid, e.g. optical flow. Outputs are divided by ``rescale_factor``,
+    the published models' output scaling.
+    """
+
+    def __init__(self, config: DecoderConfig, latent_channels: int, rescale_factor: float = 1.0) -> None:
+        if config.queries is not None:
+            raise ValueError("InputQueryDecoder takes its queries from the inputs; set DecoderConfig.queries=None")
+        super().__init__(config, latent_channels)
+        self.rescale_factor = rescale_factor
+
+    def build_queries(
+        self,
+        pre: Preprocessed,
+        points: Tensor | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Tensor:
+        check_points(points, pre.inputs.shape[1])
+        return pre.inputs if points is None else gather_points(pre.inputs, points)
+
+    def forward(self, queries: Tensor, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
+        decoded = super().forward(queries, latents, output_attentions)
+        return DecoderOutput(decoded.output / self.rescale_factor, decoded.cross_attentions)

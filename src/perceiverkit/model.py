@@ -11,6 +11,7 @@ e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +36,7 @@ class PerceiverOutput:
     """Model output. ``logits`` is the decoded (and postprocessed) output."""
 
     logits: Tensor
-    last_hidden_state: Tensor
+    last_hidden_state: Tensor | None = None
     loss: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
     attentions: tuple[Tensor, ...] | None = None
@@ -83,9 +84,10 @@ class PerceiverIO(nn.Module):
         self.decoder = decoder
         self.postprocessor = postprocessor
 
-    def preprocess(self, inputs: Tensor) -> Preprocessed:
+    def preprocess(self, inputs: Tensor, **kwargs: Any) -> Preprocessed:
+        """Run the preprocessor; ``kwargs`` go to it (e.g. ``interpolate_pos_encoding`` for images)."""
         if self.preprocessor is not None:
-            return self.preprocessor(inputs)
+            return self.preprocessor(inputs, **kwargs)
         if not isinstance(inputs, Tensor) or inputs.dim() != 3:
             shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
             raise ValueError(f"without a preprocessor, inputs must be a (batch, index, channels) tensor, got {shape}")
@@ -97,9 +99,10 @@ class PerceiverIO(nn.Module):
         attention_mask: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        **preprocess_kwargs: Any,
     ) -> Encoded:
         """Preprocess and encode ``inputs`` into latents. ``attention_mask`` marks real (non-padding) inputs."""
-        pre = self.preprocess(inputs)
+        pre = self.preprocess(inputs, **preprocess_kwargs)
         mask = _as_key_mask(attention_mask, pre.inputs.shape[0], pre.inputs.shape[1])
         out = self.encoder(pre.inputs, mask, output_attentions, output_hidden_states)
         return Encoded(out.latents, pre, out.cross_attentions, out.self_attentions, out.hidden_states)
@@ -116,11 +119,7 @@ class PerceiverIO(nn.Module):
         pre = encoded.preprocessed
         if queries is None:
             queries = self.decoder.build_queries(
-                pre.batch_size,
-                output_points,
-                inputs_without_pos=pre.inputs_without_pos,
-                device=encoded.latents.device,
-                dtype=encoded.latents.dtype,
+                pre, output_points, device=encoded.latents.device, dtype=encoded.latents.dtype
             )
         decoded = self.decoder(queries, encoded.latents, output_attentions=output_attentions)
         output = decoded.output
@@ -135,8 +134,9 @@ class PerceiverIO(nn.Module):
         output_points: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        **preprocess_kwargs: Any,
     ) -> PerceiverOutput:
-        encoded = self.encode(inputs, attention_mask, output_attentions, output_hidden_states)
+        encoded = self.encode(inputs, attention_mask, output_attentions, output_hidden_states, **preprocess_kwargs)
         logits, decoder_attentions = self.decode(encoded, output_points, output_attentions=output_attentions)
         cross = None
         if output_attentions:

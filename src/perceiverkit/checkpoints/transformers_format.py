@@ -10,8 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ConfigError, EncoderConfig
+from ..config import ConfigError, EncoderConfig, PositionEncodingConfig
+from ..processors.image import ImagePreprocessorConfig
+from ..tasks.flow import OpticalFlowConfig
 from ..tasks.text import MaskedLanguageModelConfig, SequenceClassifierConfig
+from ..tasks.vision import ImageClassifierConfig
 from .keymap import KeyRule, affine, fused, rule
 
 # Transformers' PerceiverConfig defaults: a config.json may omit any field equal to its default.
@@ -33,6 +36,8 @@ HF_DEFAULTS: dict[str, Any] = {
     "use_query_residual": True,
     "vocab_size": 262,
     "max_position_embeddings": 2048,
+    "image_size": 56,
+    "train_size": (368, 496),
 }
 
 
@@ -128,6 +133,25 @@ def text_preprocessor(ours: str, theirs: str) -> list[KeyRule]:
     ]
 
 
+def image_preprocessor(ours: str, theirs: str, config: ImagePreprocessorConfig) -> list[KeyRule]:
+    rules: list[KeyRule] = []
+    if config.prep_type == "conv":
+        rules.append(rule(f"{ours}.conv.layers.0.weight", f"{theirs}.convnet.conv.weight"))
+        if config.use_batchnorm:
+            bn = [f"{ours}.conv.layers.1", f"{theirs}.convnet.batchnorm"]
+            rules += [rule(f"{bn[0]}.{n}", f"{bn[1]}.{n}")
+                      for n in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
+    elif config.prep_type == "conv1x1":
+        rules += affine(f"{ours}.conv", f"{theirs}.convnet_1x1")
+    elif config.prep_type == "patches" and config.linear_after_patching:
+        rules += affine(f"{ours}.linear", f"{theirs}.conv_after_patches")
+    if config.position.kind == "trainable":
+        rules.append(rule(f"{ours}.positions.encoding.embeddings", f"{theirs}.position_embeddings.position_embeddings"))
+    if config.position.project_pos_dim:
+        rules += affine(f"{ours}.positions.projection", f"{theirs}.positions_projection")
+    return rules
+
+
 # --- architectures ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -178,10 +202,70 @@ def _classifier_rules(config: SequenceClassifierConfig) -> list[KeyRule]:
     ]
 
 
+def _fourier(num_bands: int, max_resolution: tuple[int, ...]) -> PositionEncodingConfig:
+    return PositionEncodingConfig(kind="fourier", num_bands=num_bands, max_resolution=max_resolution)
+
+
+def _image_size(hf: dict[str, Any]) -> int:
+    size = _get(hf, "image_size")
+    if isinstance(size, (list, tuple)):
+        if len(set(size)) != 1:
+            raise ConfigError(f"image_size must be square for the learned-position classifier, got {size}")
+        size = size[0]
+    return int(size)
+
+
+# What Transformers hard-codes in each image classifier's preprocessor.
+_IMAGE_PREPROCESSORS: dict[str, Callable[[dict[str, Any]], ImagePreprocessorConfig]] = {
+    "PerceiverForImageClassificationLearned": lambda hf: ImagePreprocessorConfig(
+        prep_type="conv1x1", out_channels=256, spatial_downsample=1,
+        position=PositionEncodingConfig(kind="trainable", num_channels=256, project_pos_dim=256),
+        position_grid=(_image_size(hf), _image_size(hf))),
+    "PerceiverForImageClassificationFourier": lambda hf: ImagePreprocessorConfig(
+        prep_type="pixels", spatial_downsample=1, position=_fourier(64, (224, 224))),
+    "PerceiverForImageClassificationConvProcessing": lambda hf: ImagePreprocessorConfig(
+        prep_type="conv", out_channels=64, spatial_downsample=4, position=_fourier(64, (56, 56))),
+}
+
+
+def _image_classifier(name: str) -> Architecture:
+    def config_from_hf(hf: dict[str, Any]) -> ImageClassifierConfig:
+        labels = _label_names(hf)
+        return ImageClassifierConfig(
+            image=_IMAGE_PREPROCESSORS[name](hf), encoder=encoder_config(hf),
+            num_labels=len(labels) if labels else int(hf.get("num_labels", 2)),
+            problem_type=hf.get("problem_type"), labels=labels)
+
+    def key_rules(config: ImageClassifierConfig) -> list[KeyRule]:
+        return [
+            *image_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor", config.image),
+            *encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+            *decoder("perceiver.decoder", "perceiver.decoder.decoder"),
+        ]
+
+    return Architecture("image-classification", config_from_hf, key_rules)
+
+
+def _flow_config(hf: dict[str, Any]) -> OpticalFlowConfig:
+    train_size = tuple(int(v) for v in _get(hf, "train_size"))
+    overlap = min(OpticalFlowConfig.tile_overlap, min(train_size) // 4)  # small test models have small tiles
+    return OpticalFlowConfig(train_size=train_size, encoder=encoder_config(hf), tile_overlap=overlap)  # type: ignore[arg-type]
+
+
+def _flow_rules(config: OpticalFlowConfig) -> list[KeyRule]:
+    return [
+        *image_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor", config.image_config()),
+        *encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+        *decoder("perceiver.decoder", "perceiver.decoder.decoder", trainable_queries=False),
+    ]
+
+
 #: Transformers' architecture name (``config.json: architectures[0]``) → conversion.
 ARCHITECTURES: dict[str, Architecture] = {
     "PerceiverForMaskedLM": Architecture("masked-lm", _mlm_config, _mlm_rules),
     "PerceiverForSequenceClassification": Architecture("text-classification", _classifier_config, _classifier_rules),
+    **{name: _image_classifier(name) for name in _IMAGE_PREPROCESSORS},
+    "PerceiverForOpticalFlow": Architecture("optical-flow", _flow_config, _flow_rules),
 }
 
 

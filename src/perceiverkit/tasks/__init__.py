@@ -1,6 +1,8 @@
 """Task models with dataclass configs, and presets for the official checkpoints."""
 
 from .base import TASKS, TaskModel
+from .flow import FlowOutput, OpticalFlow, OpticalFlowConfig
+from .heads import classification_decoder, classification_loss
 from .presets import PRESETS, Preset, create_model, preset_config, register_preset
 from .text import (
     MaskedLanguageModel,
@@ -8,10 +10,15 @@ from .text import (
     SequenceClassifier,
     SequenceClassifierConfig,
     TextConfig,
-    classification_loss,
 )
+from .vision import ImageClassifier, ImageClassifierConfig, imagenet_class_names
 
 __all__ = [
+    "FlowOutput",
+    "ImageClassifier",
+    "ImageClassifierConfig",
+    "OpticalFlow",
+    "OpticalFlowConfig",
     "PRESETS",
     "TASKS",
     "MaskedLanguageModel",
@@ -21,7 +28,9 @@ __all__ = [
     "SequenceClassifierConfig",
     "TaskModel",
     "TextConfig",
+    "classification_decoder",
     "classification_loss",
+    "imagenet_class_names",
     "create_model",
     "preset_config",
     "register_preset",

@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import TASKS, TaskModel
-from ..config import EncoderConfig
+from ..config import EncoderConfig, PositionEncodingConfig
+from ..processors.image import ImagePreprocessorConfig
+from .flow import OpticalFlowConfig
 from .text import MaskedLanguageModelConfig
+from .vision import ImageClassifierConfig
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,52 @@ register_preset(Preset(
     make_config=_language_perceiver,
     description="Byte-level masked language model (201M parameters), trained on English Wikipedia and C4.",
     hub_id="deepmind/language-perceiver",
+))
+
+
+def _imagenet(image: ImagePreprocessorConfig) -> ImageClassifierConfig:
+    # The three ImageNet models share the encoder: 512 × 1024 latents, 8 blocks of 6 shared self-attentions.
+    return ImageClassifierConfig(image=image, num_labels=1000, encoder=EncoderConfig(
+        num_latents=512, d_latents=1024, num_blocks=8, num_self_attends_per_block=6, num_self_attention_heads=8,
+        num_cross_attention_heads=1))
+
+
+register_preset(Preset(
+    name="vision-perceiver-learned",
+    task="image-classification",
+    make_config=lambda: _imagenet(ImagePreprocessorConfig(
+        prep_type="conv1x1", out_channels=256, spatial_downsample=1, position_grid=(224, 224),
+        position=PositionEncodingConfig(kind="trainable", num_channels=256, project_pos_dim=256))),
+    description="ImageNet classifier with learned 2-D positions over 224×224 pixels (1×1 conv features).",
+    hub_id="deepmind/vision-perceiver-learned",
+))
+
+register_preset(Preset(
+    name="vision-perceiver-fourier",
+    task="image-classification",
+    make_config=lambda: _imagenet(ImagePreprocessorConfig(
+        prep_type="pixels", spatial_downsample=1,
+        position=PositionEncodingConfig(kind="fourier", num_bands=64, max_resolution=(224, 224)))),
+    description="ImageNet classifier on raw pixels with 2-D Fourier positions.",
+    hub_id="deepmind/vision-perceiver-fourier",
+))
+
+register_preset(Preset(
+    name="vision-perceiver-conv",
+    task="image-classification",
+    make_config=lambda: _imagenet(ImagePreprocessorConfig(
+        prep_type="conv", out_channels=64, spatial_downsample=4,
+        position=PositionEncodingConfig(kind="fourier", num_bands=64, max_resolution=(56, 56)))),
+    description="ImageNet classifier with a convolutional stem (4× downsampling) and Fourier positions.",
+    hub_id="deepmind/vision-perceiver-conv",
+))
+
+register_preset(Preset(
+    name="optical-flow-perceiver",
+    task="optical-flow",
+    make_config=OpticalFlowConfig,
+    description="Optical flow from 3×3 patches of two frames, trained on AutoFlow at 368×496.",
+    hub_id="deepmind/optical-flow-perceiver",
 ))
 
 

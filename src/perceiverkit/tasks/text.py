@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
-from ..decoders import ClassificationDecoder, CrossAttentionDecoder
+from ..decoders import CrossAttentionDecoder
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.text import TextPreprocessor, TiedEmbeddingDecoder
 from .base import TaskModel
+from .heads import PROBLEM_TYPES, ProblemType, classification_decoder, classification_loss
 
-ProblemType = Literal["regression", "single_label_classification", "multi_label_classification"]
-PROBLEM_TYPES: tuple[str, ...] = typing.get_args(ProblemType)
 
 
 @dataclass
@@ -157,19 +154,7 @@ class SequenceClassifier(TaskModel):
     def __init__(self, config: SequenceClassifierConfig) -> None:
         super().__init__(config)
         enc = config.encoder
-        decoder = ClassificationDecoder(
-            DecoderConfig(
-                output_index_dims=(1,),
-                query_channels=enc.d_latents,
-                output_channels=config.num_labels,
-                queries=PositionEncodingConfig(kind="trainable", num_channels=enc.d_latents),
-                use_query_residual=True,
-                cross_attention_shape_for_attention=enc.cross_attention_shape_for_attention,
-                activation=enc.activation,
-                attention_dropout=enc.attention_dropout,
-            ),
-            latent_channels=enc.d_latents,
-        )
+        decoder = classification_decoder(enc, config.num_labels)
         self.perceiver = PerceiverIO(
             encoder=PerceiverEncoder(enc, input_channels=config.d_model),
             decoder=decoder,
@@ -194,26 +179,3 @@ class SequenceClassifier(TaskModel):
         if labels is not None:
             out.loss = classification_loss(out.logits, labels, self.config.num_labels, self.config.problem_type)
         return out
-
-
-def classification_loss(logits: Tensor, labels: Tensor, num_labels: int, problem_type: str | None) -> Tensor:
-    """MSE for regression, cross-entropy for single-label and BCE-with-logits for multi-label problems."""
-    if problem_type is None:
-        if num_labels == 1:
-            problem_type = "regression"
-        elif labels.dtype in (torch.int32, torch.int64):
-            problem_type = "single_label_classification"
-        else:
-            problem_type = "multi_label_classification"
-    logits = logits.float()
-    if problem_type == "regression":
-        if num_labels == 1:
-            return F.mse_loss(logits.squeeze(-1), labels.float().reshape(logits.shape[0]))
-        return F.mse_loss(logits, labels.float())
-    if problem_type == "single_label_classification":
-        if labels.dtype.is_floating_point:
-            raise TypeError("single-label classification needs integer class labels")
-        return F.cross_entropy(logits, labels.reshape(-1))
-    if tuple(labels.shape) != tuple(logits.shape):
-        raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
-    return F.binary_cross_entropy_with_logits(logits, labels.float())

@@ -1,0 +1,56 @@
+"""Task heads shared by several modalities: the classification decoder and the classification losses."""
+
+from __future__ import annotations
+
+import typing
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig
+from ..decoders import ClassificationDecoder
+
+ProblemType = Literal["regression", "single_label_classification", "multi_label_classification"]
+PROBLEM_TYPES: tuple[str, ...] = typing.get_args(ProblemType)
+
+
+def classification_decoder(encoder: EncoderConfig, num_labels: int) -> ClassificationDecoder:
+    """One learned latent-wide query with a query residual, projected to ``num_labels`` logits."""
+    return ClassificationDecoder(
+        DecoderConfig(
+            output_index_dims=(1,),
+            query_channels=encoder.d_latents,
+            output_channels=num_labels,
+            queries=PositionEncodingConfig(kind="trainable", num_channels=encoder.d_latents),
+            use_query_residual=True,
+            cross_attention_shape_for_attention=encoder.cross_attention_shape_for_attention,
+            activation=encoder.activation,
+            attention_dropout=encoder.attention_dropout,
+        ),
+        latent_channels=encoder.d_latents,
+    )
+
+
+def classification_loss(logits: Tensor, labels: Tensor, num_labels: int, problem_type: str | None) -> Tensor:
+    """MSE for regression, cross-entropy for single-label and BCE-with-logits for multi-label problems."""
+    if problem_type is None:
+        if num_labels == 1:
+            problem_type = "regression"
+        elif labels.dtype in (torch.int32, torch.int64):
+            problem_type = "single_label_classification"
+        else:
+            problem_type = "multi_label_classification"
+    logits = logits.float()
+    if problem_type == "regression":
+        if num_labels == 1:
+            return F.mse_loss(logits.squeeze(-1), labels.float().reshape(logits.shape[0]))
+        return F.mse_loss(logits, labels.float())
+    if problem_type == "single_label_classification":
+        if labels.dtype.is_floating_point:
+            raise TypeError("single-label classification needs integer class labels")
+        return F.cross_entropy(logits, labels.reshape(-1))
+    if tuple(labels.shape) != tuple(logits.shape):
+        raise ValueError(f"multi-label targets must have shape {tuple(logits.shape)}, got {tuple(labels.shape)}")
+    return F.binary_cross_entropy_with_logits(logits, labels.float())
