@@ -9,8 +9,14 @@ from .config import ConfigError, DecoderConfig, EncoderConfig, PositionEncodingC
 from .decoders import ClassificationDecoder, CrossAttentionDecoder, ProjectionDecoder
 from .encoder import PerceiverEncoder
 from .model import Encoded, PerceiverIO, PerceiverOutput
+from .image_processing import ImageProcessor
 from .tasks import (
     PRESETS,
+    FlowOutput,
+    ImageClassifier,
+    ImageClassifierConfig,
+    OpticalFlow,
+    OpticalFlowConfig,
     MaskedLanguageModel,
     MaskedLanguageModelConfig,
     SequenceClassifier,
@@ -34,6 +40,12 @@ __all__ = [
     "DecoderConfig",
     "Encoded",
     "EncoderConfig",
+    "FlowOutput",
+    "ImageClassifier",
+    "ImageClassifierConfig",
+    "ImageProcessor",
+    "OpticalFlow",
+    "OpticalFlowConfig",
     "MaskedLanguageModel",
     "MaskedLanguageModelConfig",
     "PerceiverEncoder",
