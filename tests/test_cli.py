@@ -21,7 +21,7 @@ def test_convert_then_fill_mask(save_hf, tmp_path, capsys):
     _, directory = save_hf(transformers.PerceiverForMaskedLM, small_hf_config())
     assert main(["convert", str(directory), str(tmp_path / "ours")]) == 0
     assert (tmp_path / "ours" / "perceiverkit.json").is_file()
-    assert main(["fill-mask", str(tmp_path / "ours"), "ab[MASK]d", "--top-k", "2"]) == 0
+    assert main(["fill-mask", "ab[MASK]d", "--model", str(tmp_path / "ours"), "--top-k", "2"]) == 0
     out = capsys.readouterr().out
     assert "'ab[MASK]d' →" in out and "mask 0:" in out
 
@@ -31,13 +31,13 @@ def test_fill_mask_without_mask_is_a_one_line_error(tmp_path, capsys):
     MaskedLanguageModel(MaskedLanguageModelConfig(d_model=16, max_position_embeddings=16, encoder=EncoderConfig(
         num_latents=4, d_latents=16, num_self_attends_per_block=1, num_self_attention_heads=2,
         num_cross_attention_heads=2))).save_pretrained(tmp_path)
-    assert main(["fill-mask", str(tmp_path), "no masks here"]) == 2
+    assert main(["fill-mask", "no masks here", "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must contain at least one [MASK]" in err
 
 
 def test_missing_checkpoint_is_a_one_line_error(capsys):
-    assert main(["fill-mask", "/definitely/not/here", "[MASK]"]) == 2
+    assert main(["fill-mask", "[MASK]", "--model", "/definitely/not/here"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/definitely/not/here" in err
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,15 +26,66 @@ def _cmd_presets(args: argparse.Namespace) -> None:
         print(f"{preset.name:<28} {preset.task:<20} {count:>13,}  {preset.hub_id or '-'}")
 
 
-def _cmd_fill_mask(args: argparse.Namespace) -> None:
+def _load(source: str, task: str) -> Any:
+    """Load a checkpoint and check that it holds a model for ``task``."""
     from .checkpoints import from_pretrained
+
+    model = from_pretrained(source)
+    if model.task != task:
+        raise ValueError(f"{source} holds a {model.task} model; this command needs a {task} model")
+    return model
+
+
+def _cmd_fill_mask(args: argparse.Namespace) -> None:
     from .pipelines import FillMask
 
-    fill = FillMask(from_pretrained(args.model), top_k=args.top_k)  # type: ignore[arg-type]
+    fill = FillMask(_load(args.model, "masked-lm"), top_k=args.top_k)
     for text, result in zip(args.text, fill(args.text)):
         print(f"{text!r} → {result.text!r}")
         for i, candidates in enumerate(result.candidates):
             print(f"    mask {i}: {candidates}")
+
+
+def _cmd_classify_image(args: argparse.Namespace) -> None:
+    from .pipelines import ImageClassification
+
+    classify = ImageClassification(_load(args.model, "image-classification"), batch_size=args.batch_size)
+    for path, predictions in zip(args.images, classify(args.images, top_k=args.top_k, progress=True)):
+        ranked = ", ".join(f"{p.label} ({p.probability:.1%})" for p in predictions)
+        print(f"{path}: {ranked}")
+
+
+def _cmd_flow(args: argparse.Namespace) -> None:
+    from .pipelines import FlowEstimation
+    from .viz import save_flow_figure, save_flow_png
+
+    if len(args.frames) < 2:
+        raise ValueError("flow needs at least two frames")
+    estimate = FlowEstimation(_load(args.model, "optical-flow"), tile_batch_size=args.tile_batch_size)
+    pairs = list(zip(args.frames[:-1], args.frames[1:]))
+    output = Path(args.output)
+    for i, (first, second) in enumerate(pairs):
+        flow = estimate(first, second, progress=True)
+        target = output if len(pairs) == 1 else output.with_name(f"{output.stem}_{i:04d}{output.suffix or '.png'}")
+        save_flow_png(flow, target)
+        magnitude = (flow**2).sum(-1) ** 0.5
+        print(f"{first} → {second}: {target} (mean |flow| {magnitude.mean():.2f} px, max {magnitude.max():.2f} px)")
+        if args.figure:
+            from .pipelines.flow import frame_pair
+
+            frames = frame_pair(first, second)[0].numpy().astype("uint8").transpose(0, 2, 3, 1)
+            save_flow_figure((frames[0], frames[1]), flow, target.with_name(target.stem + "_figure.png"))
+        if len(pairs) > 1:
+            print(f"  [{i + 1}/{len(pairs)}]", file=sys.stderr)
+
+
+def _cmd_eval_flow(args: argparse.Namespace) -> None:
+    from .evaluation import evaluate_flow_on_motorcycle
+
+    result = evaluate_flow_on_motorcycle(_load(args.model, "optical-flow"), scale=args.scale, figure=args.figure)
+    print(result)
+    if args.figure:
+        print(f"figure: {args.figure}")
 
 
 def _cmd_convert(args: argparse.Namespace) -> None:
@@ -56,11 +109,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("presets", help="list the official configurations and their sizes")
     p.set_defaults(run=_cmd_presets)
 
+    model_help = "checkpoint directory (ours or Transformers') or hub id (default: %(default)s)"
     p = sub.add_parser("fill-mask", help="fill [MASK] bytes in texts with a masked language model")
-    p.add_argument("model", help="checkpoint directory (ours or Transformers') or hub id")
     p.add_argument("text", nargs="+", help="texts containing [MASK] tokens, one per masked byte")
+    p.add_argument("--model", default="deepmind/language-perceiver", help=model_help)
     p.add_argument("--top-k", type=int, default=3, help="candidates to show per masked byte (default 3)")
     p.set_defaults(run=_cmd_fill_mask)
+
+    p = sub.add_parser("classify-image", help="top-k ImageNet (or the model's) labels for image files")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model", default="deepmind/vision-perceiver-learned", help=model_help)
+    p.add_argument("--top-k", type=int, default=5, help="labels per image (default 5)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    p.set_defaults(run=_cmd_classify_image)
+
+    p = sub.add_parser("flow", help="optical flow between consecutive frames, written as colour-coded PNGs")
+    p.add_argument("frames", nargs="+", help="two or more image files of the same size")
+    p.add_argument("-o", "--output", default="flow.png", help="PNG path; numbered per pair for 3+ frames")
+    p.add_argument("--model", default="deepmind/optical-flow-perceiver", help=model_help)
+    p.add_argument("--figure", action="store_true", help="also write a side-by-side figure of frames and flow")
+    p.add_argument("--tile-batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    p.set_defaults(run=_cmd_flow)
+
+    p = sub.add_parser("eval-flow", help="end-point error on the Middlebury 2014 motorcycle stereo pair")
+    p.add_argument("--model", default="deepmind/optical-flow-perceiver", help=model_help)
+    p.add_argument("--scale", type=float, default=1.0, help="resize the pair by this factor (default 1)")
+    p.add_argument("--figure", help="write a figure of frames, flow, ground truth and error to this PNG")
+    p.set_defaults(run=_cmd_eval_flow)
 
     p = sub.add_parser("convert", help="convert a Transformers checkpoint (directory or hub id) to our format")
     p.add_argument("source")
@@ -79,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         run(args)
-    except (ValueError, TypeError, OSError, ConfigError) as error:
+    except (ValueError, TypeError, OSError, ImportError, ConfigError) as error:
         print(f"perceiverkit {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
