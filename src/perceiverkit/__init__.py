@@ -6,7 +6,7 @@ A model is a preprocessor → encoder → decoder (queries) → postprocessor. S
 
 from .checkpoints import CheckpointMismatchError, CheckpointNotFoundError, from_pretrained
 from .config import ConfigError, DecoderConfig, EncoderConfig, PositionEncodingConfig
-from .decoders import ClassificationDecoder, CrossAttentionDecoder, ProjectionDecoder
+from .decoders import ClassificationDecoder, CrossAttentionDecoder, MultimodalDecoder, ProjectionDecoder
 from .encoder import PerceiverEncoder
 from .model import Encoded, PerceiverIO, PerceiverOutput
 from .image_processing import ImageProcessor
@@ -15,6 +15,8 @@ from .tasks import (
     FlowOutput,
     ImageClassifier,
     ImageClassifierConfig,
+    MultimodalAutoencoder,
+    MultimodalAutoencoderConfig,
     OpticalFlow,
     OpticalFlowConfig,
     MaskedLanguageModel,
@@ -47,7 +49,10 @@ __all__ = [
     "OpticalFlow",
     "OpticalFlowConfig",
     "MaskedLanguageModel",
+    "MultimodalDecoder",
     "MaskedLanguageModelConfig",
+    "MultimodalAutoencoder",
+    "MultimodalAutoencoderConfig",
     "PerceiverEncoder",
     "PerceiverIO",
     "PerceiverOutput",

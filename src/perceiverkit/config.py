@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from .layers.mlp import ACTIVATIONS
 
 PositionKind = Literal["trainable", "fourier"]
+GridKind = Literal["linspace", "fraction"]
 ShapeForAttention = Literal["kv", "q"]
 
 POSITION_KINDS: tuple[str, ...] = typing.get_args(PositionKind)
@@ -47,6 +48,8 @@ class PositionEncodingConfig:
 
     ``num_channels`` applies to trainable encodings; ``num_bands``, ``max_resolution``, ``concat_pos`` and
     ``sine_only`` to Fourier ones. ``project_pos_dim`` adds a linear projection of the encoding to that width.
+    ``grid`` places Fourier points at ``linspace(-1, 1, n)`` or at ``-1 + 2i/n`` (``"fraction"``, the spacing the
+    published autoencoder's decoder was trained with).
     """
 
     kind: PositionKind = "trainable"
@@ -56,9 +59,11 @@ class PositionEncodingConfig:
     concat_pos: bool = True
     sine_only: bool = False
     project_pos_dim: int | None = None
+    grid: GridKind = "linspace"
 
     def validate(self) -> None:
         _check_choice("PositionEncodingConfig", "kind", self.kind, POSITION_KINDS)
+        _check_choice("PositionEncodingConfig", "grid", self.grid, typing.get_args(GridKind))
         _check_positive("PositionEncodingConfig", num_channels=self.num_channels, num_bands=self.num_bands,
                         project_pos_dim=self.project_pos_dim)
         if self.kind == "fourier":

@@ -11,6 +11,7 @@ e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -35,7 +36,7 @@ class Encoded:
 class PerceiverOutput:
     """Model output. ``logits`` is the decoded (and postprocessed) output."""
 
-    logits: Tensor
+    logits: Any  # a tensor, or a dict of tensors by modality
     last_hidden_state: Tensor | None = None
     loss: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
@@ -59,6 +60,17 @@ def _as_key_mask(mask: Tensor | None, batch: int, length: int) -> Tensor | None:
     if mask.dtype.is_floating_point or mask.dtype.is_complex:
         raise TypeError(f"attention_mask must hold 0/1 integers or booleans, got dtype {mask.dtype}")
     return mask != 0
+
+
+def _concat_outputs(pieces: list[Any]) -> Any:
+    """Join chunked outputs along the point axis; dict outputs per key (a key decoded once stays as it is)."""
+    if isinstance(pieces[0], Tensor):
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+    by_name: dict[str, list[Tensor]] = {}
+    for piece in pieces:
+        for name, value in piece.items():
+            by_name.setdefault(name, []).append(value)
+    return {name: _concat_outputs(values) for name, values in by_name.items()}
 
 
 class PerceiverIO(nn.Module):
@@ -110,12 +122,13 @@ class PerceiverIO(nn.Module):
     def decode(
         self,
         encoded: Encoded,
-        output_points: Tensor | None = None,
+        output_points: Tensor | Mapping[str, Tensor | None] | None = None,
         queries: Tensor | None = None,
         output_attentions: bool = False,
-    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
-        """Decode cached latents at the flat output indices ``output_points`` (all outputs when ``None``), or
-        decode explicit ``queries``. Returns the postprocessed output and the decoder's attention weights."""
+    ) -> tuple[Any, tuple[Tensor, ...] | None]:
+        """Decode cached latents at the flat output indices ``output_points`` (all outputs when ``None``; a dict
+        by modality for multimodal decoders), or decode explicit ``queries``. Returns the postprocessed output and
+        the decoder's attention weights."""
         pre = encoded.preprocessed
         if queries is None:
             queries = self.decoder.build_queries(
@@ -127,11 +140,21 @@ class PerceiverIO(nn.Module):
             output = self.postprocessor(output)
         return output, decoded.cross_attentions
 
+    @torch.no_grad()
+    def decode_chunked(self, encoded: Encoded, chunk_size: int = 16384) -> Any:
+        """Decode every output from cached latents, ``chunk_size`` queries at a time, so that memory is bounded
+        by the chunk size, not the output size. Outputs equal :meth:`decode` at the same points."""
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        pieces = [self.decode(encoded, points)[0]
+                  for points in self.decoder.point_chunks(encoded.preprocessed, chunk_size)]
+        return _concat_outputs(pieces)
+
     def forward(
         self,
-        inputs: Tensor,
+        inputs: Any,
         attention_mask: Tensor | None = None,
-        output_points: Tensor | None = None,
+        output_points: Tensor | Mapping[str, Tensor | None] | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         **preprocess_kwargs: Any,

@@ -13,6 +13,7 @@ from typing import Any
 from ..config import ConfigError, EncoderConfig, PositionEncodingConfig
 from ..processors.image import ImagePreprocessorConfig
 from ..tasks.flow import OpticalFlowConfig
+from ..tasks.multimodal import MultimodalAutoencoderConfig
 from ..tasks.text import MaskedLanguageModelConfig, SequenceClassifierConfig
 from ..tasks.vision import ImageClassifierConfig
 from .keymap import KeyRule, affine, fused, rule
@@ -38,6 +39,12 @@ HF_DEFAULTS: dict[str, Any] = {
     "max_position_embeddings": 2048,
     "image_size": 56,
     "train_size": (368, 496),
+    "num_frames": 16,
+    "audio_samples_per_frame": 1920,
+    "samples_per_patch": 16,
+    "output_shape": (1, 16, 224, 224),
+    "output_num_channels": 512,
+    "_label_trainable_num_channels": 1024,
 }
 
 
@@ -260,12 +267,44 @@ def _flow_rules(config: OpticalFlowConfig) -> list[KeyRule]:
     ]
 
 
+def _autoencoder_config(hf: dict[str, Any]) -> MultimodalAutoencoderConfig:
+    frames, size = int(_get(hf, "num_frames")), _image_size(hf)
+    output_shape = tuple(int(v) for v in _get(hf, "output_shape"))
+    if output_shape[1:] != (frames, size, size):
+        raise ConfigError(f"output_shape {list(output_shape)} must be [batch, num_frames={frames}, "
+                          f"image_size={size}, image_size={size}]: positions are encoded over that grid")
+    labels = _label_names(hf)
+    return MultimodalAutoencoderConfig(
+        num_frames=frames, image_size=size, audio_samples_per_frame=int(_get(hf, "audio_samples_per_frame")),
+        samples_per_patch=int(_get(hf, "samples_per_patch")),
+        num_labels=len(labels) if labels else int(hf.get("num_labels", 2)),
+        label_query_channels=int(_get(hf, "_label_trainable_num_channels")),
+        output_num_channels=int(_get(hf, "output_num_channels")), encoder=encoder_config(hf))
+
+
+def _autoencoder_rules(config: MultimodalAutoencoderConfig) -> list[KeyRule]:
+    names = ("audio", "image", "label")
+    theirs_pre, ours_pre = "perceiver.input_preprocessor", "perceiver.preprocessor"
+    rules = [rule(f"{ours_pre}.padding.{n}", f"{theirs_pre}.padding.{n}") for n in names]
+    rules += [rule(f"{ours_pre}.mask.{n}", f"{theirs_pre}.mask.{n}") for n in config.mask_probs]
+    rules += encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block)
+    rules.append(rule("perceiver.decoder.queries.label.encoding.embeddings",
+                      "perceiver.decoder.modalities.label.decoder.output_position_encodings.position_embeddings"))
+    rules += [rule(f"perceiver.decoder.padding.{n}", f"perceiver.decoder.padding.{n}") for n in names]
+    rules += decoder("perceiver.decoder.decoder", "perceiver.decoder.decoder", trainable_queries=False)
+    rules += [r for n in names for r in affine(f"perceiver.postprocessor.modalities.{n}.linear",
+                                               f"perceiver.output_postprocessor.modalities.{n}.classifier")]
+    return rules
+
+
 #: Transformers' architecture name (``config.json: architectures[0]``) → conversion.
 ARCHITECTURES: dict[str, Architecture] = {
     "PerceiverForMaskedLM": Architecture("masked-lm", _mlm_config, _mlm_rules),
     "PerceiverForSequenceClassification": Architecture("text-classification", _classifier_config, _classifier_rules),
     **{name: _image_classifier(name) for name in _IMAGE_PREPROCESSORS},
     "PerceiverForOpticalFlow": Architecture("optical-flow", _flow_config, _flow_rules),
+    "PerceiverForMultimodalAutoencoding": Architecture("multimodal-autoencoding", _autoencoder_config,
+                                                       _autoencoder_rules),
 }
 
 

@@ -21,6 +21,13 @@ def linear_positions(index_dims: Sequence[int], device: torch.device | None = No
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
 
 
+def fraction_positions(index_dims: Sequence[int], points: Tensor) -> Tensor:
+    """Coordinates ``-1 + 2·i/n`` (not ``linspace``'s ``i/(n-1)``) of flat grid indices ``points`` ``(..., )``:
+    shape ``(..., len(index_dims))``. The published multimodal autoencoder's decoder queries use this grid."""
+    coords = torch.stack(torch.unravel_index(points, tuple(index_dims)), dim=-1).float()
+    return -1 + 2 * coords / torch.tensor(index_dims, dtype=torch.float32, device=points.device)
+
+
 def fourier_features(
     pos: Tensor, num_bands: int, max_resolution: Sequence[int], concat_pos: bool = True, sine_only: bool = False
 ) -> Tensor:

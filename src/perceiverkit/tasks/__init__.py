@@ -3,6 +3,12 @@
 from .base import TASKS, TaskModel
 from .flow import FlowOutput, OpticalFlow, OpticalFlowConfig
 from .heads import classification_decoder, classification_loss
+from .multimodal import (
+    AutoencoderLossWeights,
+    MultimodalAutoencoder,
+    MultimodalAutoencoderConfig,
+    autoencoding_targets,
+)
 from .presets import PRESETS, Preset, create_model, preset_config, register_preset
 from .text import (
     MaskedLanguageModel,
@@ -14,6 +20,10 @@ from .text import (
 from .vision import ImageClassifier, ImageClassifierConfig, imagenet_class_names
 
 __all__ = [
+    "AutoencoderLossWeights",
+    "MultimodalAutoencoder",
+    "MultimodalAutoencoderConfig",
+    "autoencoding_targets",
     "FlowOutput",
     "ImageClassifier",
     "ImageClassifierConfig",

@@ -11,6 +11,7 @@ from .base import TASKS, TaskModel
 from ..config import EncoderConfig, PositionEncodingConfig
 from ..processors.image import ImagePreprocessorConfig
 from .flow import OpticalFlowConfig
+from .multimodal import MultimodalAutoencoderConfig
 from .text import MaskedLanguageModelConfig
 from .vision import ImageClassifierConfig
 
@@ -94,6 +95,15 @@ register_preset(Preset(
     make_config=OpticalFlowConfig,
     description="Optical flow from 3×3 patches of two frames, trained on AutoFlow at 368×496.",
     hub_id="deepmind/optical-flow-perceiver",
+))
+
+
+register_preset(Preset(
+    name="multimodal-perceiver",
+    task="multimodal-autoencoding",
+    make_config=MultimodalAutoencoderConfig,
+    description="Video + audio + label autoencoder trained on Kinetics-700 (16 frames of 224×224, 48 kHz audio).",
+    hub_id="deepmind/multimodal-perceiver",
 ))
 
 

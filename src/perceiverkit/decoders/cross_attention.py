@@ -1,82 +1,27 @@
-"""Decoders: output queries cross-attend to the latents.
-
-A decoder has two jobs, kept apart so that they can be mixed: *building queries* (from a position encoding of
-the output grid, optionally concatenated after the preprocessed inputs, or handed in by a caller such as a
-multimodal decoder) and *decoding* them against the latents. Decoding only the queries at chosen
-``output_points`` (flat indices into the output grid) is how training skips outputs it does not score and how
-large outputs are decoded chunk by chunk from cached latents.
-"""
+"""Cross-attention decoders: queries from a position grid, from the inputs, or one learned query per example."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from .config import DecoderConfig, PositionEncodingConfig
-from .layers.blocks import CrossAttentionBlock
-from .layers.position import FourierPositionEncoding, TrainablePositionEncoding
-from .processors.base import Preprocessed
+from ..config import DecoderConfig
+from ..layers.blocks import CrossAttentionBlock
+from ..processors.base import Preprocessed
+from .queries import PositionQueries, check_points, gather_points
 
 
 @dataclass
 class DecoderOutput:
-    """Decoded array ``(B, Q, C)`` (or ``(B, C)`` for classification) and optional attention weights."""
+    """Decoded array ``(B, Q, C)`` (``(B, C)`` for classification; a dict by modality for multimodal decoders)
+    and optional attention weights."""
 
-    output: Tensor
+    output: Tensor | dict[str, Tensor]
     cross_attentions: tuple[Tensor, ...] | None = None
-
-
-class PositionQueries(nn.Module):
-    """Queries from a position encoding of an ``index_dims`` grid, optionally linearly projected."""
-
-    def __init__(self, config: PositionEncodingConfig, index_dims: Sequence[int]) -> None:
-        super().__init__()
-        config.validate()
-        self.config = config
-        self.index_dims = tuple(index_dims)
-        self.encoding: TrainablePositionEncoding | FourierPositionEncoding
-        if config.kind == "trainable":
-            self.encoding = TrainablePositionEncoding(self.index_dims, config.num_channels)
-        else:
-            assert config.max_resolution is not None  # validated
-            self.encoding = FourierPositionEncoding(
-                config.num_bands, config.max_resolution, config.concat_pos, config.sine_only
-            )
-        width = config.encoding_channels(len(self.index_dims))
-        self.projection = nn.Linear(width, config.project_pos_dim) if config.project_pos_dim else nn.Identity()
-
-    @property
-    def num_channels(self) -> int:
-        return self.config.output_channels(len(self.index_dims))
-
-    def forward(
-        self,
-        batch_size: int,
-        points: Tensor | None = None,
-        device: torch.device | None = None,
-        dtype: torch.dtype = torch.float32,
-    ) -> Tensor:
-        """``(B, N, C)`` queries for the whole grid, or ``(B, Q, C)`` for its flat indices ``points``."""
-        if isinstance(self.encoding, TrainablePositionEncoding):
-            encoded = self.encoding(batch_size, points)
-        else:
-            encoded = self.encoding(batch_size, self.index_dims, points, device=device, dtype=dtype)
-        return self.projection(encoded)
-
-
-def check_points(points: Tensor | None, num_outputs: int) -> None:
-    """Validate flat output indices before they are used to gather queries."""
-    if points is None:
-        return
-    if points.dtype not in (torch.int32, torch.int64):
-        raise TypeError(f"output points must be an integer tensor of flat indices, got dtype {points.dtype}")
-    if points.numel() and not torch.compiler.is_compiling():
-        low, high = int(points.min()), int(points.max())
-        if low < 0 or high >= num_outputs:
-            raise ValueError(f"output points must lie in [0, {num_outputs}), got values in [{low}, {high}]")
 
 
 class CrossAttentionDecoder(nn.Module):
@@ -124,10 +69,11 @@ class CrossAttentionDecoder(nn.Module):
     @property
     def num_outputs(self) -> int:
         """Number of points in the output grid."""
-        n = 1
-        for d in self.config.output_index_dims:
-            n *= d
-        return n
+        return math.prod(self.config.output_index_dims)
+
+    def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[Tensor]:
+        """Flat output indices in chunks of at most ``chunk_size``, covering every output once."""
+        yield from torch.arange(self.num_outputs, device=pre.inputs.device).split(chunk_size)
 
     def build_queries(
         self,
@@ -160,13 +106,6 @@ class CrossAttentionDecoder(nn.Module):
         return DecoderOutput(self.final_projection(out), (weights,) if weights is not None else None)
 
 
-def gather_points(array: Tensor, points: Tensor) -> Tensor:
-    """Rows of ``array`` ``(B, N, C)`` at flat indices ``points`` ``(Q,)`` or ``(B, Q)``."""
-    if points.dim() == 1:
-        return array[:, points]
-    return torch.gather(array, 1, points[..., None].expand(-1, -1, array.shape[-1]))
-
-
 class ClassificationDecoder(CrossAttentionDecoder):
     """A single learned query decodes one logit vector per example: output ``(B, num_classes)``."""
 
@@ -183,6 +122,9 @@ class ProjectionDecoder(nn.Module):
     def __init__(self, latent_channels: int, output_channels: int) -> None:
         super().__init__()
         self.classifier = nn.Linear(latent_channels, output_channels)
+
+    def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[None]:
+        yield None
 
     def build_queries(self, pre: Preprocessed, *args: object, **kwargs: object) -> None:
         return None
@@ -203,6 +145,9 @@ class InputQueryDecoder(CrossAttentionDecoder):
             raise ValueError("InputQueryDecoder takes its queries from the inputs; set DecoderConfig.queries=None")
         super().__init__(config, latent_channels)
         self.rescale_factor = rescale_factor
+
+    def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[Tensor]:
+        yield from torch.arange(pre.inputs.shape[1], device=pre.inputs.device).split(chunk_size)
 
     def build_queries(
         self,
