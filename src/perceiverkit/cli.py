@@ -88,6 +88,21 @@ def _cmd_eval_flow(args: argparse.Namespace) -> None:
         print(f"figure: {args.figure}")
 
 
+def _cmd_autoencode(args: argparse.Namespace) -> None:
+    from .media import bundled_video
+    from .pipelines import Autoencode, save_outputs
+
+    video = args.video or bundled_video()
+    autoencode = Autoencode(_load(args.model, "multimodal-autoencoding"), chunk_size=args.chunk_size)
+    clip = autoencode.read(video, start=args.start)
+    result = autoencode(clip, progress=True)
+    paths = save_outputs(clip, result, args.output, clip.sample_rate)
+    print(f"{video}: video PSNR {result.video_psnr:.2f} dB, audio PSNR {result.audio_psnr:.2f} dB, "
+          f"label {result.label_name!r} ({result.label_probability:.1%})")
+    for kind, path in paths.items():
+        print(f"  {kind}: {path}")
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
     from .checkpoints import from_pretrained
 
@@ -136,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, default=1.0, help="resize the pair by this factor (default 1)")
     p.add_argument("--figure", help="write a figure of frames, flow, ground truth and error to this PNG")
     p.set_defaults(run=_cmd_eval_flow)
+
+    p = sub.add_parser("autoencode", help="reconstruct a video clip's frames, audio and label")
+    p.add_argument("video", nargs="?", help="video file with audio (default: the bundled Big Buck Bunny clip, "
+                                             "© Blender Foundation, CC BY 3.0)")
+    p.add_argument("-o", "--output", default="autoencode-output", help="output folder (default %(default)s)")
+    p.add_argument("--model", default="deepmind/multimodal-perceiver", help=model_help)
+    p.add_argument("--start", type=float, default=0.0, help="start time in seconds (default 0)")
+    p.add_argument("--chunk-size", type=int, default=16384, help="queries decoded at once (default 16384)")
+    p.set_defaults(run=_cmd_autoencode)
 
     p = sub.add_parser("convert", help="convert a Transformers checkpoint (directory or hub id) to our format")
     p.add_argument("source")

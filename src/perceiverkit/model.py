@@ -11,7 +11,7 @@ e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -141,13 +141,20 @@ class PerceiverIO(nn.Module):
         return output, decoded.cross_attentions
 
     @torch.no_grad()
-    def decode_chunked(self, encoded: Encoded, chunk_size: int = 16384) -> Any:
+    def decode_chunked(
+        self, encoded: Encoded, chunk_size: int = 16384, progress: Callable[[int, int], None] | None = None
+    ) -> Any:
         """Decode every output from cached latents, ``chunk_size`` queries at a time, so that memory is bounded
-        by the chunk size, not the output size. Outputs equal :meth:`decode` at the same points."""
+        by the chunk size, not the output size. Outputs equal :meth:`decode` at the same points.
+        ``progress(done, total)`` is called after each chunk."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-        pieces = [self.decode(encoded, points)[0]
-                  for points in self.decoder.point_chunks(encoded.preprocessed, chunk_size)]
+        chunks = list(self.decoder.point_chunks(encoded.preprocessed, chunk_size))
+        pieces = []
+        for i, points in enumerate(chunks):
+            pieces.append(self.decode(encoded, points)[0])
+            if progress is not None:
+                progress(i + 1, len(chunks))
         return _concat_outputs(pieces)
 
     def forward(

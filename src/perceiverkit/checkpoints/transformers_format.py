@@ -279,7 +279,7 @@ def _autoencoder_config(hf: dict[str, Any]) -> MultimodalAutoencoderConfig:
         samples_per_patch=int(_get(hf, "samples_per_patch")),
         num_labels=len(labels) if labels else int(hf.get("num_labels", 2)),
         label_query_channels=int(_get(hf, "_label_trainable_num_channels")),
-        output_num_channels=int(_get(hf, "output_num_channels")), encoder=encoder_config(hf))
+        output_num_channels=int(_get(hf, "output_num_channels")), encoder=encoder_config(hf), labels=labels)
 
 
 def _autoencoder_rules(config: MultimodalAutoencoderConfig) -> list[KeyRule]:

@@ -1,7 +1,13 @@
 """Task pipelines: raw inputs in, readable results out."""
 
+from .autoencode import Autoencode, AutoencodeResult, psnr, save_outputs
 from .fill_mask import FilledText, FillMask
 from .flow import FlowEstimation, frame_pair
 from .image_classification import ImageClassification, Prediction
 
-__all__ = ["FillMask", "FilledText", "FlowEstimation", "ImageClassification", "Prediction", "frame_pair"]
+__all__ = [
+    "Autoencode",
+    "AutoencodeResult",
+    "psnr",
+    "save_outputs",
+    "FillMask", "FilledText", "FlowEstimation", "ImageClassification", "Prediction", "frame_pair"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..image_processing import ImageInput, load_image
 from ..tasks.flow import OpticalFlow
+from .progress import progress_callback
 
 
 def frame_pair(frame1: ImageInput, frame2: ImageInput) -> torch.Tensor:
@@ -30,14 +30,6 @@ class FlowEstimation:
     @torch.no_grad()
     def __call__(self, frame1: ImageInput, frame2: ImageInput, progress: bool = False) -> np.ndarray:
         frames = frame_pair(frame1, frame2).to(next(self.model.parameters()).device)
-        bar = tqdm(desc="flow tiles", unit="tile", disable=not progress)
-
-        def report(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        try:
+        with progress_callback("flow tiles", "tile", progress) as report:
             out = self.model(frames, tile_batch_size=self.tile_batch_size, progress=report)
-        finally:
-            bar.close()
         return out.flow[0].float().cpu().numpy()

@@ -8,7 +8,7 @@ decoded in chunks from latents encoded once (:meth:`MultimodalAutoencoder.recons
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -58,6 +58,7 @@ class MultimodalAutoencoderConfig:
         num_latents=784, d_latents=512, num_self_attends_per_block=8, num_self_attention_heads=8,
         num_cross_attention_heads=1))
     loss_weights: AutoencoderLossWeights = field(default_factory=AutoencoderLossWeights)
+    labels: tuple[str, ...] | None = None
 
     def validate(self) -> None:
         _check_positive("MultimodalAutoencoderConfig", num_frames=self.num_frames, image_size=self.image_size,
@@ -72,6 +73,8 @@ class MultimodalAutoencoderConfig:
                f"{self.num_audio_samples} audio samples must be divisible by samples_per_patch {self.samples_per_patch}")
         _check(set(self.mask_probs) <= {AUDIO, IMAGE, LABEL},
                f"mask_probs may only name {[AUDIO, IMAGE, LABEL]}, got {sorted(self.mask_probs)}")
+        _check(self.labels is None or len(self.labels) == self.num_labels,
+               f"MultimodalAutoencoderConfig.labels names {len(self.labels or ())} classes, expected {self.num_labels}")
         self.encoder.validate()
 
     @property
@@ -154,6 +157,7 @@ class MultimodalAutoencoder(TaskModel):
         subsampled_output_points: Mapping[str, Tensor | None] | None = None,
         *,
         chunk_size: int = 16384,
+        progress: Callable[[int, int], None] | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> PerceiverOutput:
@@ -165,15 +169,16 @@ class MultimodalAutoencoder(TaskModel):
             raise ValueError("training decodes subsampled points; pass subsampled_output_points "
                              "(see MultimodalAutoencoder.sample_points)")
         encoded = self.perceiver.encode(inputs, None, output_attentions, output_hidden_states)
-        logits = self.perceiver.decode_chunked(encoded, chunk_size)
+        logits = self.perceiver.decode_chunked(encoded, chunk_size, progress)
         return PerceiverOutput(logits=logits, last_hidden_state=encoded.latents, hidden_states=encoded.hidden_states,
                                attentions=encoded.self_attentions, cross_attentions=encoded.cross_attentions)
 
     @torch.no_grad()
-    def reconstruct(self, inputs: Mapping[str, Tensor], chunk_size: int = 16384) -> dict[str, Tensor]:
+    def reconstruct(self, inputs: Mapping[str, Tensor], chunk_size: int = 16384,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
         """Every pixel, audio sample and the label logits, shaped like the inputs: ``image`` ``(B, T, H, W, 3)``,
         ``audio`` ``(B, S)``, ``label`` ``(B, num_labels)``. Encodes once; decodes in chunks."""
-        logits = self.forward(inputs, chunk_size=chunk_size).logits
+        logits = self.forward(inputs, chunk_size=chunk_size, progress=progress).logits
         batch = logits[IMAGE].shape[0]
         return {IMAGE: logits[IMAGE].reshape(batch, *self.config.video_grid, 3),
                 AUDIO: logits[AUDIO], LABEL: logits[LABEL]}

@@ -10,7 +10,11 @@ from .flow import (
     save_flow_png,
 )
 
+from .video import save_comparison_gif, save_frame_grid
+
 __all__ = [
+    "save_comparison_gif",
+    "save_frame_grid",
     "FIGURE_MARGIN",
     "average_endpoint_error",
     "endpoint_error",
