@@ -103,6 +103,20 @@ def _cmd_autoencode(args: argparse.Namespace) -> None:
         print(f"  {kind}: {path}")
 
 
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .train import load_train_config, train
+    from .train.config import dump_train_config
+
+    config = load_train_config(args.task, args.config, args.set)
+    if args.print_config:
+        print(dump_train_config(config), end="")
+        return
+    result = train(config)
+    print(f"model: {result.model_dir}")
+    for name, value in sorted(result.metrics.items()):
+        print(f"  {name}: {value:.4f}")
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
     from .checkpoints import from_pretrained
 
@@ -160,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, help="start time in seconds (default 0)")
     p.add_argument("--chunk-size", type=int, default=16384, help="queries decoded at once (default 16384)")
     p.set_defaults(run=_cmd_autoencode)
+
+    p = sub.add_parser("train", help="train a model; settings from a YAML config and --set overrides")
+    p.add_argument("task", nargs="?", help="masked-lm (mlm), text-classification, image-classification, optical-flow, "
+                                "multimodal-autoencoding or point-cloud-classification (default: the config's)")
+    p.add_argument("--config", help="YAML training config (see configs/)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override settings, e.g. optim.lr=3e-4 trainer.max_steps=500 data.batch_size=64")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("convert", help="convert a Transformers checkpoint (directory or hub id) to our format")
     p.add_argument("source")

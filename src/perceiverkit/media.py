@@ -42,9 +42,11 @@ def _centre_square(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(square.resize((size, size), Image.Resampling.BICUBIC))
 
 
-def read_clip(path: str | Path, num_frames: int, image_size: int, sample_rate: int, start: float = 0.0) -> Clip:
+def read_clip(path: str | Path, num_frames: int, image_size: int, sample_rate: int, start: float = 0.0,
+              allow_short: bool = False) -> Clip:
     """``num_frames`` consecutive frames from ``start`` seconds, centre-cropped to squares of ``image_size``,
-    and the audio that plays with them, mixed to mono and resampled to ``sample_rate``."""
+    and the audio that plays with them, mixed to mono and resampled to ``sample_rate``. With ``allow_short``,
+    a video with fewer frames gives all it has instead of an error."""
     import av
 
     path = Path(path)
@@ -68,7 +70,7 @@ def read_clip(path: str | Path, num_frames: int, image_size: int, sample_rate: i
             frames.append(_centre_square(frame.to_ndarray(format="rgb24"), image_size))
             if len(frames) == num_frames:
                 break
-        if len(frames) < num_frames:
+        if len(frames) < num_frames and not (allow_short and frames):
             raise ValueError(f"{path} has only {len(frames)} frames after {start} s; {num_frames} are needed")
         container.seek(0)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)

@@ -1,4 +1,10 @@
-"""Weight initialisation shared by every model (truncation-free normal, as in the published models)."""
+"""Weight initialisation shared by every model, following the published models' training code.
+
+Linear and convolution weights use fan-in variance scaling (truncated normal with std 1/√fan_in): with the
+small constant std of BERT-style init, queries and keys start so small that attention is uniform, every latent
+reads the same average of the inputs, and small models barely learn. Embeddings, latents and learned positions
+use a small constant std.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,14 @@ from .position import TrainablePositionEncoding
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """Initialise ``module`` and its children: N(0, std) weights and embeddings, zero biases, unit norms."""
+    """Initialise ``module`` and its children: fan-in scaled weights, zero biases, unit norms, and N(0, std)
+    embeddings, latents, learned positions and modality vectors."""
     from ..encoder import PerceiverEncoder  # the latent array lives on the encoder
 
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            nn.init.normal_(m.weight, std=std)
+            fan_in = m.weight[0].numel()
+            nn.init.trunc_normal_(m.weight, std=fan_in**-0.5, a=-2 * fan_in**-0.5, b=2 * fan_in**-0.5)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):

@@ -9,6 +9,7 @@ from .multimodal import (
     MultimodalAutoencoderConfig,
     autoencoding_targets,
 )
+from .point_cloud import PointCloudClassifier, PointCloudClassifierConfig, PointCloudPreprocessor
 from .presets import PRESETS, Preset, create_model, preset_config, register_preset
 from .text import (
     MaskedLanguageModel,
@@ -30,6 +31,9 @@ __all__ = [
     "OpticalFlow",
     "OpticalFlowConfig",
     "PRESETS",
+    "PointCloudClassifier",
+    "PointCloudClassifierConfig",
+    "PointCloudPreprocessor",
     "TASKS",
     "MaskedLanguageModel",
     "MaskedLanguageModelConfig",

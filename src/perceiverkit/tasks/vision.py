@@ -19,7 +19,7 @@ from .heads import PROBLEM_TYPES, ProblemType, classification_decoder, classific
 @cache
 def imagenet_class_names() -> tuple[str, ...]:
     """The 1000 ImageNet-1k class names in the standard index order."""
-    text = resources.files("perceiverkit.data").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
+    text = resources.files("perceiverkit.resources").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
     return tuple(text.splitlines())
 
 

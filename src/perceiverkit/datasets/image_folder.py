@@ -1,0 +1,107 @@
+"""Images in a class-per-subfolder layout (``root/<class>/<image>``), read with Pillow."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from pathlib import Path
+from typing import SupportsIndex
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from ._common import PathLike
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def _visible(path: Path, top: Path) -> bool:
+    """False for anything inside a hidden folder or itself hidden (``.DS_Store``, ``.ipynb_checkpoints``)."""
+    return not any(part.startswith(".") for part in path.relative_to(top).parts)
+
+
+class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
+    """``(image float32 (C, H, W) in [0, 1], label int)`` for every image under ``root/<class>/``.
+
+    Classes are the sub-folder names, sorted; images are found recursively inside each class folder (hidden
+    files and folders skipped) and sorted by path. Images become RGB (C=3) or, with ``grayscale``, one channel;
+    ``image_size`` (an int for square, or ``(height, width)``) resizes them with bilinear filtering, otherwise
+    each keeps its own size. Empty class folders and unreadable images raise errors naming the path.
+    """
+
+    classes: list[str]
+    class_to_idx: dict[str, int]
+    samples: list[tuple[Path, int]]
+
+    def __init__(
+        self,
+        root: PathLike,
+        image_size: int | tuple[int, int] | None = None,
+        grayscale: bool = False,
+        extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"image folder not found: {self.root}")
+        if isinstance(extensions, str):
+            extensions = (extensions,)  # a lone ".png" would otherwise be read as its characters
+        allowed = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+        if not allowed:
+            raise ValueError("extensions must name at least one file extension")
+        self.image_size = _check_size(image_size)
+        self.grayscale = grayscale
+
+        class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not class_dirs:
+            raise ValueError(f"{self.root}: no class sub-folders (expected the layout root/<class>/<image>)")
+        self.classes = [p.name for p in class_dirs]
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.samples = []
+        for label, class_dir in enumerate(class_dirs):
+            files = sorted(
+                p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in allowed and _visible(p, class_dir)
+            )
+            if not files:
+                raise ValueError(f"{class_dir}: class folder has no images with extensions {sorted(allowed)}")
+            self.samples.extend((p, label) for p in files)
+
+    @property
+    def targets(self) -> list[int]:
+        """Every sample's label, in order."""
+        return [label for _, label in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: SupportsIndex) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[operator.index(index)]
+        return self.load(path), label
+
+    def load(self, path: PathLike) -> torch.Tensor:
+        """Read one image file as this dataset does: ``float32 (C, H, W)`` in [0, 1]."""
+        try:
+            with Image.open(path) as opened:
+                # convert() decodes the whole file, so truncated data fails here rather than later.
+                image = opened.convert("L" if self.grayscale else "RGB")
+            if self.image_size is not None:
+                height, width = self.image_size
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise ValueError(f"cannot read image {path}: {exc}") from exc
+        tensor = torch.from_numpy(array.copy()).to(torch.float32).div_(255.0)
+        return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
+
+
+def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    pair = (size, size) if isinstance(size, int) else tuple(size)
+    # bool is an int subclass but never a meaningful size.
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
+        raise ValueError(f"image_size must be a positive int or (height, width), got {size!r}")
+    return pair[0], pair[1]

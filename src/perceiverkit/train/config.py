@@ -1,0 +1,144 @@
+"""Training configuration: dataclasses filled from YAML files and ``--set key=value`` overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..config import ConfigError, config_from_dict, config_to_dict
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and schedule. ``warmup_steps`` of linear warm-up, then cosine decay to ``min_lr_ratio``."""
+
+    optimizer: Literal["adamw", "lamb"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+
+    def validate(self) -> None:
+        if self.optimizer not in ("adamw", "lamb"):
+            raise ConfigError(f"optim.optimizer must be 'adamw' or 'lamb', got {self.optimizer!r}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ConfigError(f"optim needs lr > 0, weight_decay ≥ 0, warmup_steps ≥ 0; got {self}")
+
+
+@dataclass
+class ModelSpec:
+    """Which model to train: a ``preset`` name, a task ``config`` dict (fields of the task's config dataclass),
+    or ``init_from`` a checkpoint (fine-tuning; weights whose names and shapes match are copied)."""
+
+    preset: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+    compile: bool = False
+    activation_checkpointing: bool = False
+
+
+@dataclass
+class DataSpec:
+    """The data source and loader settings; ``options`` go to the source (e.g. ``root``, ``sequence_length``)."""
+
+    source: str = ""
+    batch_size: int = 32
+    num_workers: int = 0
+    shuffle: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainerSpec:
+    """Lightning Trainer settings."""
+
+    max_steps: int = 1000
+    max_epochs: int = -1
+    precision: str = "32-true"
+    gradient_clip_val: float | None = 1.0
+    accumulate_grad_batches: int = 1
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    val_check_interval: Any = None
+    check_val_every_n_epoch: int | None = 1
+    log_every_n_steps: int = 10
+    limit_val_batches: Any = None
+    enable_progress_bar: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; ``output_dir`` receives logs, checkpoints and the final model."""
+
+    task: str = ""
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerSpec = field(default_factory=TrainerSpec)
+    task_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    output_dir: str = "runs/default"
+    resume: str | None = None
+
+    def validate(self) -> None:
+        if not self.task:
+            raise ConfigError("task is required")
+        self.optim.validate()
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to a nested dict."""
+    if "=" not in assignment:
+        raise ConfigError(f"overrides look like key.path=value, got {assignment!r}")
+    key, value = assignment.split("=", 1)
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"cannot set {key}: {part} is not a section")
+    node[parts[-1]] = _parse_value(value)
+
+
+def load_train_config(task: str | None = None, path: str | Path | None = None,
+                      overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (optional), apply overrides, and validate into :class:`TrainConfig`."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no training config at {path}")
+        loaded = yaml.safe_load(path.read_text())
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of settings")
+        data = loaded
+    if task:
+        if data.get("task") not in (None, task):
+            raise ConfigError(f"{path} is a {data['task']!r} config, not {task!r}")
+        data["task"] = task
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    return config_from_dict(TrainConfig, data)
+
+
+def dump_train_config(config: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+__all__ = ["DataSpec", "ModelSpec", "OptimConfig", "TrainConfig", "TrainerSpec", "apply_override",
+           "dump_train_config", "load_train_config"]

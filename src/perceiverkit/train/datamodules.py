@@ -1,0 +1,294 @@
+"""LightningDataModules, one per data source. Each builds train/val datasets and the batch layout its task
+model expects (``pixel_values``/``input_ids``/``points``/... plus ``labels``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ..config import ConfigError
+from ..tokenizer import ByteTokenizer
+from .config import DataSpec
+from .masking import mask_tokens
+from .samplers import EpochSeededSampler
+
+
+class PerceiverDataModule(L.LightningDataModule):
+    """Base: subclasses set ``source`` and implement :meth:`build` (and :meth:`collate` if items need it)."""
+
+    source: ClassVar[str]
+    options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, spec: DataSpec, model_config: Any, seed: int = 0) -> None:
+        super().__init__()
+        unknown = sorted(set(spec.options) - set(self.options))
+        if unknown:
+            raise ConfigError(f"data source {self.source!r} has no option(s) {unknown}; "
+                              f"options are {sorted(self.options)}")
+        self.spec, self.model_config, self.seed = spec, model_config, seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.spec.options.get(name, default)
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        raise NotImplementedError
+
+    def collate(self, items: list[Any]) -> dict[str, Tensor]:
+        xs, ys = zip(*items)
+        return {self.input_name: torch.stack(list(xs)), "labels": torch.as_tensor(ys)}
+
+    input_name: ClassVar[str] = "inputs"
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.train_set, self.val_set = self.build()
+
+    def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], Any]) -> DataLoader:
+        sampler = EpochSeededSampler(len(dataset), self.seed, shuffle)  # type: ignore[arg-type]
+        return DataLoader(dataset, batch_size=self.spec.batch_size, sampler=sampler, collate_fn=collate,
+                          num_workers=self.spec.num_workers, persistent_workers=False, drop_last=shuffle)
+
+    @property
+    def epoch(self) -> int:
+        """The training epoch, as Lightning last set it on the training sampler."""
+        sampler = getattr(self, "_train_sampler", None)
+        return sampler.epoch if sampler is not None else 0
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None
+        loader = self._loader(self.train_set, self.spec.shuffle, self.collate)
+        self._train_sampler = loader.sampler
+        return loader
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None
+        return self._loader(self.val_set, False, self.collate)
+
+
+# --- images ---------------------------------------------------------------------------------------------------
+
+class FashionMNISTData(PerceiverDataModule):
+    source = "fashion-mnist"
+    options = ("root", "augment", "train_limit")
+    input_name = "pixel_values"
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import FashionMNIST
+
+        train = FashionMNIST("train", root=self.option("root"), augment=self.option("augment", True))
+        if self.option("train_limit"):
+            train = torch.utils.data.Subset(train, range(int(self.option("train_limit"))))
+        return train, FashionMNIST("test", root=self.option("root"))
+
+
+class DigitsData(PerceiverDataModule):
+    source = "digits"
+    options = ()
+    input_name = "pixel_values"
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import Digits
+
+        return Digits("train", seed=self.seed), Digits("test", seed=self.seed)
+
+
+class ImageFolderData(PerceiverDataModule):
+    source = "image-folder"
+    options = ("train_root", "val_root", "image_size", "grayscale")
+    input_name = "pixel_values"
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import ImageFolder
+
+        if not self.option("train_root") or not self.option("val_root"):
+            raise ConfigError("data source 'image-folder' needs options train_root and val_root")
+        kwargs = dict(image_size=self.option("image_size"), grayscale=self.option("grayscale", False))
+        return ImageFolder(self.option("train_root"), **kwargs), ImageFolder(self.option("val_root"), **kwargs)
+
+
+# --- text -----------------------------------------------------------------------------------------------------
+
+class _TextClassificationData(PerceiverDataModule):
+    def __init__(self, spec: DataSpec, model_config: Any, seed: int = 0) -> None:
+        super().__init__(spec, model_config, seed)
+        self.tokenizer = ByteTokenizer(model_max_length=model_config.max_position_embeddings)
+
+    def collate(self, items: list[Any]) -> dict[str, Tensor]:
+        texts, labels = zip(*items)
+        batch = self.tokenizer(list(texts), padding=True, truncation=True)
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
+                "labels": torch.as_tensor(labels)}
+
+
+class WordNetData(_TextClassificationData):
+    source = "wordnet-lexnames"
+    options = ("root",)
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import WordNetLexnames
+
+        root = self.option("root")
+        return WordNetLexnames("train", root=root, seed=self.seed), WordNetLexnames("val", root=root, seed=self.seed)
+
+
+class _Pairs(Dataset):
+    def __init__(self, texts: list[str], labels: list[int]) -> None:
+        self.texts, self.labels = texts, labels
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> tuple[str, int]:
+        return self.texts[i], self.labels[i]
+
+
+class LabelledTextFilesData(_TextClassificationData):
+    """CSV or JSONL files with a text and a label column; labels are mapped to indices in sorted order."""
+
+    source = "text-files"
+    options = ("train_path", "val_path", "text_field", "label_field")
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import read_labelled_texts
+
+        fields = dict(text_field=self.option("text_field", "text"), label_field=self.option("label_field", "label"))
+        train_texts, train_labels = read_labelled_texts(self.option("train_path"), **fields)
+        val_texts, val_labels = read_labelled_texts(self.option("val_path"), **fields)
+        classes = sorted({str(v) for v in train_labels})
+        unseen = sorted({str(v) for v in val_labels} - set(classes))
+        if unseen:
+            raise ConfigError(f"validation labels {unseen} never occur in the training file")
+        index = {c: i for i, c in enumerate(classes)}
+        if len(classes) != self.model_config.num_labels:
+            raise ConfigError(f"the training file has {len(classes)} classes but the model has "
+                              f"{self.model_config.num_labels}; set model.config.num_labels")
+        return (_Pairs(train_texts, [index[str(v)] for v in train_labels]),
+                _Pairs(val_texts, [index[str(v)] for v in val_labels]))
+
+
+class _IndexedChunks(Dataset):
+    def __init__(self, chunks: Dataset) -> None:
+        self.chunks = chunks
+
+    def __len__(self) -> int:
+        return len(self.chunks)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[int, bytes]:
+        return i, self.chunks[i]
+
+
+class TextCorpusData(PerceiverDataModule):
+    """Byte windows of a corpus for masked language modelling, masked afresh each epoch."""
+
+    source = "text-corpus"
+    options = ("corpus", "paths", "sequence_length", "mask_probability", "whole_word", "val_fraction")
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import ByteChunks, read_jargon_file, read_text_documents, wordnet_gloss_corpus
+
+        corpus = self.option("corpus", "jargon+wordnet")
+        documents: list[str] = []
+        for name in corpus.split("+") if corpus else []:
+            if name == "jargon":
+                documents.append(read_jargon_file())
+            elif name == "wordnet":
+                documents.extend(wordnet_gloss_corpus())
+            elif name != "files":
+                raise ConfigError(f"unknown corpus {name!r}; use jargon, wordnet and/or files (with paths)")
+        for path in self.option("paths", []) or []:
+            documents.extend(read_text_documents(path))
+        if not documents:
+            raise ConfigError("the text corpus is empty: choose corpus: jargon+wordnet or give paths")
+        length = int(self.option("sequence_length", 128)) - 2  # room for [CLS] and [SEP]
+        fraction = float(self.option("val_fraction", 0.05))
+        train = ByteChunks(documents, length, "train", val_fraction=fraction, seed=self.seed)
+        val = ByteChunks(documents, length, "val", val_fraction=fraction, seed=self.seed)
+        return _IndexedChunks(train), _IndexedChunks(val)
+
+    def _collate(self, items: list[Any], train: bool) -> dict[str, Tensor]:
+        indices, chunks = zip(*items)
+        offset = ByteTokenizer.num_special_tokens
+        ids = torch.tensor([[ByteTokenizer.cls_token_id, *(b + offset for b in chunk), ByteTokenizer.sep_token_id]
+                            for chunk in chunks])
+        # Masks depend on (seed, epoch, items) only: reproducible, and new every epoch; fixed for validation.
+        gen = torch.Generator().manual_seed(hash((self.seed, self.epoch if train else -1, indices)) % 2**62)
+        batch = mask_tokens(ids, torch.ones_like(ids), float(self.option("mask_probability", 0.15)),
+                            bool(self.option("whole_word", False)), gen)
+        return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask, "labels": batch.labels,
+                "output_points": batch.output_points}
+
+    def collate(self, items: list[Any]) -> dict[str, Tensor]:
+        return self._collate(items, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None
+        return self._loader(self.val_set, False, lambda items: self._collate(items, train=False))
+
+
+# --- optical flow, point clouds, video ---------------------------------------------------------------------
+
+class FlowPairsData(PerceiverDataModule):
+    """Real photos warped by known smooth flow fields, at the model's training size."""
+
+    source = "flow-pairs"
+    options = ("train_length", "val_length", "max_displacement")
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets.flow_pairs import SyntheticFlowPairs
+
+        size = tuple(self.model_config.train_size)
+        shift = float(self.option("max_displacement", 8.0))
+        return (SyntheticFlowPairs(size, int(self.option("train_length", 20000)), shift, seed=self.seed),
+                SyntheticFlowPairs(size, int(self.option("val_length", 64)), shift, seed=self.seed + 10_000))
+
+    def collate(self, items: list[Any]) -> dict[str, Tensor]:
+        return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+class PointCloudData(PerceiverDataModule):
+    source = "point-clouds"
+    options = ("num_points", "train_length", "val_length", "noise")
+    input_name = "points"
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets.point_clouds import PointClouds
+
+        kwargs = dict(num_points=int(self.option("num_points", 256)), noise=float(self.option("noise", 0.02)),
+                      seed=self.seed)
+        return (PointClouds("train", length=int(self.option("train_length", 6000)), **kwargs),
+                PointClouds("test", length=int(self.option("val_length", 600)), **kwargs))
+
+
+class VideoClipsData(PerceiverDataModule):
+    """Windows of real video with audio (by default the bundled Big Buck Bunny clip); validation uses every
+    fourth window, training the rest."""
+
+    source = "video-clips"
+    options = ("videos", "stride")
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets.video_clips import VideoClips
+
+        c = self.model_config
+        clips = VideoClips(self.option("videos"), num_frames=c.num_frames, image_size=c.image_size,
+                           samples_per_frame=c.audio_samples_per_frame, num_labels=c.num_labels,
+                           stride=int(self.option("stride", 2)))
+        val_idx = list(range(0, len(clips), 4))
+        train_idx = [i for i in range(len(clips)) if i % 4]
+        return torch.utils.data.Subset(clips, train_idx), torch.utils.data.Subset(clips, val_idx)
+
+    def collate(self, items: list[Any]) -> dict[str, Tensor]:
+        return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+DATA_SOURCES: dict[str, type[PerceiverDataModule]] = {
+    cls.source: cls for cls in (FashionMNISTData, DigitsData, ImageFolderData, WordNetData, LabelledTextFilesData,
+                                TextCorpusData, FlowPairsData, PointCloudData, VideoClipsData)
+}

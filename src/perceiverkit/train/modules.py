@@ -1,0 +1,151 @@
+"""LightningModules: one per task, all sharing optimiser set-up, logging and checkpoint-friendly state."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..tasks.base import TaskModel
+from .config import OptimConfig
+from .optim import Lamb, warmup_cosine
+
+
+def _no_decay(name: str, param: Tensor) -> bool:
+    # Biases, norm scales, embeddings, latents and learned positions are not decayed (standard practice).
+    return param.dim() < 2 or "embedding" in name or name.endswith("latents") or "padding" in name or ".mask." in name
+
+
+class PerceiverModule(L.LightningModule):
+    """Trains a :class:`TaskModel`. Subclasses implement :meth:`compute` → (loss, metrics)."""
+
+    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int) -> None:
+        super().__init__()
+        self.model = model
+        self.optim = optim
+        self.total_steps = total_steps
+
+    def compute(self, batch: Any, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def _batch_size(self, batch: Any) -> int:
+        first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
+        if isinstance(first, dict):
+            first = next(iter(first.values()))
+        return int(first.shape[0])
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        loss, metrics = self.compute(batch, "train")
+        size = self._batch_size(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=size, sync_dist=False)
+        for name, value in metrics.items():
+            self.log(f"train/{name}", value, batch_size=size)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        loss, metrics = self.compute(batch, "val")
+        size = self._batch_size(batch)
+        self.log("val/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
+        for name, value in metrics.items():
+            self.log(f"val/{name}", value, prog_bar=True, batch_size=size, sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (no_decay if _no_decay(name, param) else decay).append(param)
+        groups = [{"params": decay, "weight_decay": self.optim.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if self.optim.optimizer == "lamb":
+            optimizer: torch.optim.Optimizer = Lamb(groups, lr=self.optim.lr, betas=self.optim.betas)
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=self.optim.lr, betas=self.optim.betas)
+        scheduler = warmup_cosine(optimizer, self.optim.warmup_steps, self.total_steps, self.optim.min_lr_ratio)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def accuracy(logits: Tensor, targets: Tensor) -> Tensor:
+    return (logits.argmax(-1) == targets).float().mean()
+
+
+class MaskedLMModule(PerceiverModule):
+    """Loss and accuracy at masked positions only; the decoder runs just those queries."""
+
+    def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        points = batch["output_points"]
+        out = self.model(batch["input_ids"], batch["attention_mask"], batch["labels"], output_points=points)
+        targets = batch["labels"].gather(1, points)
+        return out.loss, {"masked_accuracy": accuracy(out.logits, targets)}
+
+
+class ClassificationModule(PerceiverModule):
+    """Text, image and point-cloud classification: ``batch`` holds the model's inputs plus ``labels``."""
+
+    def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        out = self.model(**batch)
+        return out.loss, {"accuracy": accuracy(out.logits, batch["labels"])}
+
+
+class OpticalFlowModule(PerceiverModule):
+    """End-point error on a random subset of ``num_points`` valid pixels per example (all pixels in validation)."""
+
+    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int, num_points: int = 2048) -> None:
+        super().__init__(model, optim, total_steps)
+        self.num_points = num_points
+
+    def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        frames, target, valid = batch["frames"], batch["flow"], batch["valid"]
+        b, h, w, _ = target.shape
+        if stage == "train":
+            # Rank random scores, invalid pixels last: a dense (B, Q) set of mostly valid points per example.
+            scores = torch.rand(b, h * w, device=frames.device) + (~valid.reshape(b, -1)).float()
+            points = scores.topk(min(self.num_points, h * w), dim=1, largest=False).indices
+            pred = self.model(frames, output_points=points).flow
+            gt = target.reshape(b, -1, 2).gather(1, points[..., None].expand(-1, -1, 2))
+            ok = valid.reshape(b, -1).gather(1, points)
+        else:
+            pred, gt, ok = self.model(frames).flow, target, valid
+        epe = (pred - gt).norm(dim=-1)
+        loss = (epe * ok).sum() / ok.sum().clamp(min=1)
+        return loss, {"epe": loss.detach()}
+
+
+class AutoencoderModule(PerceiverModule):
+    """The published weighted L1 + cross-entropy objective on random subsets of pixels and audio patches."""
+
+    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int, image_points: int = 4096,
+                 audio_points: int = 256) -> None:
+        super().__init__(model, optim, total_steps)
+        self.image_points = image_points
+        self.audio_points = audio_points
+
+    def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        model: Any = self.model
+        outputs = model.config.num_outputs()
+        gen = None if stage == "train" else torch.Generator().manual_seed(0)  # fixed points for comparable val
+        points = model.sample_points(min(self.image_points, outputs["image"]), min(self.audio_points, outputs["audio"]),
+                                     generator=gen, device=batch["image"].device)
+        logits = model(batch, points).logits
+        loss, terms = model.loss(batch, logits, points)
+        video_mse = ((logits["image"].clamp(0, 1) - batch["image"].permute(0, 1, 3, 4, 2).reshape(
+            batch["image"].shape[0], -1, 3)[:, points["image"]]) ** 2).mean()
+        psnr = -10 * torch.log10(video_mse.clamp(min=1e-10))
+        return loss, {"video_psnr": psnr.detach(), **{f"{k}_loss": v.detach() for k, v in terms.items()}}
+
+
+MODULES: dict[str, type[PerceiverModule]] = {
+    "masked-lm": MaskedLMModule,
+    "text-classification": ClassificationModule,
+    "image-classification": ClassificationModule,
+    "point-cloud-classification": ClassificationModule,
+    "optical-flow": OpticalFlowModule,
+    "multimodal-autoencoding": AutoencoderModule,
+}
+
+
+def steps_per_epoch(num_examples: int, batch_size: int, devices: int = 1, accumulate: int = 1) -> int:
+    return max(1, math.ceil(num_examples / (batch_size * devices)) // accumulate)

@@ -1,0 +1,134 @@
+"""Building and running a training job from a :class:`TrainConfig`."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import ConfigError, config_from_dict, config_to_dict
+from ..tasks import PRESETS, TASKS, TaskModel, preset_config
+from .config import TrainConfig, dump_train_config
+from .datamodules import DATA_SOURCES, PerceiverDataModule
+from .modules import MODULES, PerceiverModule
+
+#: Short task names accepted by ``perceiverkit train``.
+TASK_ALIASES = {"mlm": "masked-lm", "point-cloud": "point-cloud-classification", "flow": "optical-flow",
+                "autoencoding": "multimodal-autoencoding"}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def transfer_weights(source: torch.nn.Module, target: torch.nn.Module) -> tuple[list[str], list[str]]:
+    """Copy every tensor whose name and shape match (e.g. an MLM's encoder into a classifier); returns the
+    copied names and the target's names left at their initialisation."""
+    src = source.state_dict()
+    copied, kept = [], []
+    with torch.no_grad():
+        for name, tensor in target.state_dict().items():
+            if name in src and src[name].shape == tensor.shape:
+                tensor.copy_(src[name])
+                copied.append(name)
+            else:
+                kept.append(name)
+    return copied, kept
+
+
+def build_model(config: TrainConfig) -> TaskModel:
+    """The task model of a training config: from a preset, a config dict, or a checkpoint to fine-tune."""
+    task = TASK_ALIASES.get(config.task, config.task)
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {config.task!r}; expected one of {sorted(TASKS) + sorted(TASK_ALIASES)}")
+    cls = TASKS[task]
+    spec = config.model
+    if spec.preset:
+        if spec.preset not in PRESETS or PRESETS[spec.preset].task != task:
+            raise ConfigError(f"preset {spec.preset!r} is not a {task} preset")
+        base = config_to_dict(preset_config(spec.preset))
+    else:
+        base = {}
+    model_config = config_from_dict(cls.config_class, _merge(base, spec.config), where="model.config")
+    model = cls(model_config)
+    if spec.init_from:
+        from ..checkpoints import from_pretrained
+
+        copied, kept = transfer_weights(from_pretrained(spec.init_from), model)
+        if not copied:
+            raise ConfigError(f"no weights of {spec.init_from} fit the {task} model")
+        print(f"initialised {len(copied)} tensors from {spec.init_from}; {len(kept)} keep their initialisation")
+    if spec.activation_checkpointing:
+        model.perceiver.encoder.gradient_checkpointing = True
+    return model
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    metrics: dict[str, float]
+    checkpoint_dir: Path
+
+
+def build_datamodule(config: TrainConfig, model: TaskModel) -> PerceiverDataModule:
+    if config.data.source not in DATA_SOURCES:
+        raise ConfigError(f"unknown data source {config.data.source!r}; expected one of {sorted(DATA_SOURCES)}")
+    return DATA_SOURCES[config.data.source](config.data, model.config, config.seed)
+
+
+def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
+    """Train, write TensorBoard and CSV logs, checkpoints (``last.ckpt``) and the final model in our format."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    config.validate()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    model = build_model(config)
+    data = build_datamodule(config, model)
+    data.setup("fit")
+    t = config.trainer
+    total = t.max_steps
+    if total <= 0:
+        if t.max_epochs <= 0:
+            raise ConfigError("set trainer.max_steps or trainer.max_epochs")
+        per_epoch = math.ceil(len(data.train_dataloader()) / t.accumulate_grad_batches)
+        total = per_epoch * t.max_epochs
+    module_cls: type[PerceiverModule] = MODULES[model.task]
+    module = module_cls(model, config.optim, total, **config.task_options)
+    if config.model.compile:
+        model.compile()
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(dump_train_config(config))
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
+                                 every_n_train_steps=None, save_on_train_epoch_end=True)
+    trainer = L.Trainer(
+        max_steps=t.max_steps, max_epochs=t.max_epochs, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
+        accumulate_grad_batches=t.accumulate_grad_batches, accelerator=t.accelerator, devices=t.devices,
+        num_nodes=t.num_nodes, strategy=t.strategy, val_check_interval=t.val_check_interval,
+        check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
+        limit_val_batches=t.limit_val_batches, enable_progress_bar=t.enable_progress_bar,
+        deterministic=t.deterministic, default_root_dir=out,
+        logger=[CSVLogger(out, name="csv", version=""), TensorBoardLogger(out, name="tensorboard", version="")],
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), *(callbacks or [])],
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=config.resume)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    model_dir = out / "model"
+    if trainer.is_global_zero:
+        model.save_pretrained(model_dir)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return TrainResult(model_dir, metrics, out / "checkpoints")
+
+
+__all__ = ["TASK_ALIASES", "TrainResult", "build_datamodule", "build_model", "train", "transfer_weights"
+]
