@@ -90,7 +90,8 @@ def test_normalisation_constants_match_the_data(train_set: FashionMNIST) -> None
     std = np.sqrt((counts * (values - mean) ** 2).sum() / counts.sum())
     assert mean == pytest.approx(FASHION_MNIST_MEAN, abs=1e-9)
     assert std == pytest.approx(FASHION_MNIST_STD, abs=1e-9)
-    assert FASHION_MNIST_MEAN == pytest.approx(0.2860, abs=1e-4) and FASHION_MNIST_STD == pytest.approx(0.3530, abs=1e-4)
+    assert FASHION_MNIST_MEAN == pytest.approx(0.2860, abs=1e-4)
+    assert FASHION_MNIST_STD == pytest.approx(0.3530, abs=1e-4)
 
 
 def test_load_arrays(fashion_root: Path) -> None:
@@ -120,7 +121,7 @@ def test_augmentation_keeps_shape_and_changes_pixels(train_set: FashionMNIST) ->
 def test_random_flip_crop_is_a_shifted_window() -> None:
     image = torch.arange(2 * 5 * 6, dtype=torch.float32).reshape(2, 5, 6)
     padded = {flip: torch.nn.functional.pad(image.flip(-1) if flip else image, (2, 2, 2, 2)) for flip in (False, True)}
-    candidates = [p[:, t : t + 5, l : l + 6] for p in padded.values() for t in range(5) for l in range(5)]
+    candidates = [p[:, y : y + 5, x : x + 6] for p in padded.values() for y in range(5) for x in range(5)]
     generator = torch.Generator().manual_seed(3)
     seen = set()
     for _ in range(50):

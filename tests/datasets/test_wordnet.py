@@ -85,7 +85,8 @@ def test_split_gloss() -> None:
     # An unbalanced quote in the data still separates the examples.
     assert split_gloss('d; "drop a hint"; drop names"') == ("d", ("drop a hint", "drop names"))
     # Parenthesised usage notes are neither definition nor example.
-    assert split_gloss('d; "you can find it anywhere"; (`anyplace\' is informal)') == ("d", ("you can find it anywhere",))
+    note = 'd; "you can find it anywhere"; (`anyplace\' is informal)'
+    assert split_gloss(note) == ("d", ("you can find it anywhere",))
 
 
 def test_splits_are_disjoint_complete_and_stratified(splits: dict[str, WordNetLexnames]) -> None:
@@ -114,7 +115,7 @@ def test_split_is_deterministic_and_seeded(wordnet_root: Path, splits: dict[str,
     assert again.texts == splits["val"].texts and again.labels == splits["val"].labels
     other = WordNetLexnames("val", seed=1, text="gloss")
     assert {e.synset_id for e in other.entries} != {e.synset_id for e in splits["val"].entries}
-    assert all(t == e.gloss for t, e in zip(other.texts, other.entries))
+    assert all(t == e.gloss for t, e in zip(other.texts, other.entries, strict=True))
 
 
 def test_argument_validation(wordnet_root: Path) -> None:
@@ -139,7 +140,8 @@ def test_custom_root_and_malformed_lines(tmp_path: Path) -> None:
     (entry,) = read_wordnet_glosses(tmp_path, parts=["noun"])
     assert entry == GlossEntry(100, "n", "noun.animal", ("cat", "true cat"), 'feline mammal; "the cat purred"',
                                "feline mammal", ("the cat purred",))
-    assert [e.lexname for e in read_wordnet_glosses(tmp_path, parts=["noun", "verb"])] == ["noun.animal", "verb.weather"]
+    both = read_wordnet_glosses(tmp_path, parts=["noun", "verb"])
+    assert [e.lexname for e in both] == ["noun.animal", "verb.weather"]
 
     bad_lines = {
         "no ' | '": "00000100 05 n 01 cat 0 000 feline",

@@ -16,7 +16,9 @@ from .fashion_mnist import (
     random_flip_crop,
     read_idx,
 )
+from .flow_pairs import SyntheticFlowPairs, real_images, smooth_flow, warp
 from .image_folder import IMAGE_EXTENSIONS, ImageFolder
+from .point_clouds import SHAPES, PointClouds, sample_shape
 from .text_corpus import (
     ByteChunks,
     encode_labels,
@@ -25,9 +27,18 @@ from .text_corpus import (
     read_text_documents,
     wordnet_gloss_corpus,
 )
+from .video_clips import VideoClips
 from .wordnet import LEXNAMES, GlossEntry, WordNetLexnames, read_wordnet_glosses, split_gloss
 
 __all__ = [
+    "SHAPES",
+    "PointClouds",
+    "SyntheticFlowPairs",
+    "VideoClips",
+    "real_images",
+    "sample_shape",
+    "smooth_flow",
+    "warp",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",

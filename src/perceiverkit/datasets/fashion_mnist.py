@@ -125,7 +125,9 @@ def load_fashion_mnist_arrays(split: Split = "train", root: PathLike | None = No
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{images_path}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}")
+        raise ValueError(
+            f"{images_path}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}"
+        )
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise ValueError(f"{labels_path}: expected a 1-D uint8 label array, got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):

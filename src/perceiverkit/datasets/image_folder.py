@@ -63,7 +63,9 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
         self.samples = []
         for label, class_dir in enumerate(class_dirs):
             files = sorted(
-                p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in allowed and _visible(p, class_dir)
+                p
+                for p in class_dir.rglob("*")
+                if p.is_file() and p.suffix.lower() in allowed and _visible(p, class_dir)
             )
             if not files:
                 raise ValueError(f"{class_dir}: class folder has no images with extensions {sorted(allowed)}")

@@ -186,7 +186,8 @@ def read_labelled_texts(
         # bool is an int subclass, but true/false labels are almost certainly a mistake in the data.
         if isinstance(label, bool) or not isinstance(label, (str, int)):
             raise ValueError(
-                f"{p}: record {i + 1} has a {type(label).__name__} label in {label_field!r} (expected a string or integer)"
+                f"{p}: record {i + 1} has a {type(label).__name__} label in {label_field!r} "
+                "(expected a string or integer)"
             )
         labels.append(label)
     if len({type(label) for label in labels}) > 1:
@@ -195,7 +196,7 @@ def read_labelled_texts(
 
 
 def encode_labels(labels: Sequence[L]) -> tuple[list[int], list[L]]:
-    """Map labels to indices: returns ``(ids, classes)`` with ``classes`` sorted and ``classes[ids[i]] == labels[i]``."""
+    """Map labels to indices: ``(ids, classes)`` with ``classes`` sorted and ``classes[ids[i]] == labels[i]``."""
     classes = sorted(set(labels))  # type: ignore[type-var]  # labels are of one orderable kind
     index = {label: i for i, label in enumerate(classes)}
     return [index[label] for label in labels], classes

@@ -245,7 +245,8 @@ class WordNetLexnames(Dataset[tuple[str, int]]):
 
     Items are ``(text, label)`` with ``label`` an index into :attr:`classes` (= :data:`LEXNAMES`). ``text`` is
     the synset's definition (default) or its full gloss with examples (``text="gloss"``). The headwords are
-    deliberately left out: they are not needed and would let a model memorise synonyms shared across splits.
+    deliberately left out, so the task is to read a meaning rather than look up a word (the examples of
+    ``text="gloss"`` do often quote the headword).
 
     The split is by synset and stratified by class: within each lexname, synsets are ordered by a hash of
     ``(seed, synset id)`` and cut by ``fractions`` (train, val, test), so every class with at least one synset
@@ -297,7 +298,7 @@ class WordNetLexnames(Dataset[tuple[str, int]]):
                 keep[i] = True
 
         # Keep file order within the split so the item order does not depend on the hash order.
-        self.entries = [entry for entry, kept in zip(everything, keep) if kept]
+        self.entries = [entry for entry, kept in zip(everything, keep, strict=True) if kept]
         self.texts = [e.definition if text == "definition" else e.gloss for e in self.entries]
         self.labels = [LEXNAMES.index(e.lexname) for e in self.entries]
 

@@ -11,9 +11,10 @@ from ..config import ConfigError, config_from_dict, config_to_dict
 
 @dataclass
 class OptimConfig:
-    """Optimiser and schedule. ``warmup_steps`` of linear warm-up, then cosine decay to ``min_lr_ratio``."""
+    """Optimiser and schedule. ``warmup_steps`` of linear warm-up, then cosine decay to ``min_lr_ratio``.
+    ``sgd`` is SGD with momentum ``betas[0]``."""
 
-    optimizer: Literal["adamw", "lamb"] = "adamw"
+    optimizer: Literal["adamw", "lamb", "sgd"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
@@ -21,8 +22,11 @@ class OptimConfig:
     min_lr_ratio: float = 0.0
 
     def validate(self) -> None:
-        if self.optimizer not in ("adamw", "lamb"):
-            raise ConfigError(f"optim.optimizer must be 'adamw' or 'lamb', got {self.optimizer!r}")
+        if self.optimizer not in ("adamw", "lamb", "sgd"):
+            raise ConfigError(f"optim.optimizer must be 'adamw', 'lamb' or 'sgd', got {self.optimizer!r}")
+        for name in ("lr", "weight_decay", "min_lr_ratio"):
+            if not isinstance(getattr(self, name), (int, float)):
+                raise ConfigError(f"optim.{name} must be a number, got {getattr(self, name)!r}")
         if self.lr <= 0 or self.weight_decay < 0 or self.warmup_steps < 0:
             raise ConfigError(f"optim needs lr > 0, weight_decay ≥ 0, warmup_steps ≥ 0; got {self}")
 
@@ -94,7 +98,13 @@ class TrainConfig:
 def _parse_value(text: str) -> Any:
     import yaml
 
-    return yaml.safe_load(text)
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads "3e-4" as a string; on a command line it is always meant as a number
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:

@@ -51,7 +51,9 @@ class PerceiverDataModule(L.LightningDataModule):
             self.train_set, self.val_set = self.build()
 
     def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], Any]) -> DataLoader:
-        sampler = EpochSeededSampler(len(dataset), self.seed, shuffle)  # type: ignore[arg-type]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochSeededSampler(len(dataset), self.seed, shuffle, rank, world)  # type: ignore[arg-type]
         return DataLoader(dataset, batch_size=self.spec.batch_size, sampler=sampler, collate_fn=collate,
                           num_workers=self.spec.num_workers, persistent_workers=False, drop_last=shuffle)
 

@@ -62,6 +62,8 @@ class PerceiverModule(L.LightningModule):
                   {"params": no_decay, "weight_decay": 0.0}]
         if self.optim.optimizer == "lamb":
             optimizer: torch.optim.Optimizer = Lamb(groups, lr=self.optim.lr, betas=self.optim.betas)
+        elif self.optim.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.betas[0])
         else:
             optimizer = torch.optim.AdamW(groups, lr=self.optim.lr, betas=self.optim.betas)
         scheduler = warmup_cosine(optimizer, self.optim.warmup_steps, self.total_steps, self.optim.min_lr_ratio)

@@ -12,6 +12,7 @@ import torch
 
 from ..config import ConfigError, config_from_dict, config_to_dict
 from ..tasks import PRESETS, TASKS, TaskModel, preset_config
+from .callbacks import ResumeDataOrder
 from .config import TrainConfig, dump_train_config
 from .datamodules import DATA_SOURCES, PerceiverDataModule
 from .modules import MODULES, PerceiverModule
@@ -118,8 +119,9 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
         limit_val_batches=t.limit_val_batches, enable_progress_bar=t.enable_progress_bar,
         deterministic=t.deterministic, default_root_dir=out,
+        use_distributed_sampler=False,  # EpochSeededSampler shares batches out itself, reproducibly
         logger=[CSVLogger(out, name="csv", version=""), TensorBoardLogger(out, name="tensorboard", version="")],
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), *(callbacks or [])],
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), ResumeDataOrder(), *(callbacks or [])],
     )
     trainer.fit(module, datamodule=data, ckpt_path=config.resume)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}

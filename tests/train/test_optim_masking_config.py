@@ -1,0 +1,89 @@
+"""Optimiser, schedule, masking and config parsing against closed-form expectations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from perceiverkit import ByteTokenizer, ConfigError
+from perceiverkit.train import Lamb, load_train_config, mask_tokens, warmup_cosine
+from perceiverkit.train.config import apply_override
+
+
+def test_lamb_step_closed_form():
+    w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))  # ‖w‖ = 5
+    w.grad = torch.tensor([1.0, -2.0])
+    Lamb([w], lr=0.1, betas=(0.9, 0.999), eps=1e-12, weight_decay=0.0).step()
+    # first step: m̂ = g, v̂ = g², so the Adam update is sign(g) = (1, -1) with norm √2; trust ratio 5/√2
+    expected = torch.tensor([3.0, 4.0]) - 0.1 * (5 / math.sqrt(2)) * torch.tensor([1.0, -1.0])
+    torch.testing.assert_close(w.detach(), expected)
+
+
+def test_lamb_rejects_bad_hyperparameters():
+    with pytest.raises(ValueError, match="invalid LAMB"):
+        Lamb([torch.nn.Parameter(torch.zeros(1))], lr=-1)
+
+
+def test_warmup_cosine_schedule():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, warmup_steps=4, total_steps=14, min_ratio=0.1)
+    rates = []
+    for _ in range(14):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert rates[9] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert min(rates[4:]) >= 0.1
+
+
+def test_masking_chooses_only_real_bytes():
+    tok = ByteTokenizer()
+    batch = tok(["the quick brown fox jumps over", "a lazy dog"], padding=True)
+    out = mask_tokens(batch.input_ids, batch.attention_mask, 0.3, generator=torch.Generator().manual_seed(0))
+    assert out.output_points.shape == (2, round(0.3 * 10))
+    chosen = batch.input_ids.gather(1, out.output_points)
+    assert (chosen >= ByteTokenizer.num_special_tokens).all()
+    assert torch.equal(out.labels.gather(1, out.output_points), chosen)
+    assert (out.labels != -100).sum() == out.output_points.numel()
+    unchanged = torch.ones_like(batch.input_ids, dtype=torch.bool).scatter(1, out.output_points, False)
+    assert torch.equal(out.input_ids[unchanged], batch.input_ids[unchanged])
+
+
+def test_masking_rates():
+    ids = torch.randint(6, 262, (64, 200))
+    out = mask_tokens(ids, torch.ones_like(ids), 0.15, generator=torch.Generator().manual_seed(1))
+    new = out.input_ids.gather(1, out.output_points)
+    masked = (new == ByteTokenizer.mask_token_id).float().mean()
+    kept = (new == ids.gather(1, out.output_points)).float().mean()
+    assert 0.75 < masked < 0.85 and 0.07 < kept < 0.14
+
+
+def test_whole_word_masking_masks_whole_words():
+    tok = ByteTokenizer()
+    text = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    batch = tok([text])
+    out = mask_tokens(batch.input_ids, batch.attention_mask, 0.2, whole_word=True,
+                      generator=torch.Generator().manual_seed(0))
+    chosen = set(out.output_points[0].tolist())
+    words = [(i + 1, i + 1 + len(w)) for i, w in zip([text.index(w) for w in text.split()], text.split())]
+    touched = [range(a, b) for a, b in words if chosen & set(range(a, b))]
+    # all touched words but possibly the last are entirely chosen
+    assert sum(set(r) <= chosen for r in touched) >= len(touched) - 1
+
+
+def test_overrides_and_errors(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: image-classification\ndata: {source: digits, batch_size: 8}\n")
+    config = load_train_config(None, path, ["optim.lr=3e-4", "data.options.augment=false", "trainer.devices=2"])
+    assert config.optim.lr == 3e-4 and config.data.options == {"augment": False} and config.trainer.devices == 2
+    with pytest.raises(ConfigError, match="not 'masked-lm'"):
+        load_train_config("masked-lm", path)
+    with pytest.raises(ConfigError, match="unknown field"):
+        load_train_config(None, path, ["optim.learning_rate=1"])
+    with pytest.raises(ConfigError, match="key.path=value"):
+        apply_override({}, "optim.lr")
+    with pytest.raises(ConfigError, match="no training config"):
+        load_train_config(None, tmp_path / "missing.yaml")

@@ -1,0 +1,86 @@
+"""End-to-end training: it learns, resuming continues the same curve, and 2-process DDP equals 1 process."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from perceiverkit.train import build_model, load_train_config, train
+
+CONFIG = Path(__file__).parents[2] / "configs" / "digits.yaml"
+QUIET = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2"]
+
+
+def _losses(run: Path) -> dict[int, float]:
+    with open(run / "csv" / "metrics.csv") as f:
+        return {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")}
+
+
+class StopAt(L.Callback):
+    """Interrupt training after ``step`` optimiser steps (the schedule still plans for the full run)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
+
+
+def _run(tmp: Path, name: str, *overrides: str, callbacks=None):
+    config = load_train_config(None, CONFIG, [*QUIET, f"output_dir={tmp / name}", *overrides])
+    return train(config, callbacks=callbacks)
+
+
+def test_digits_learns(tmp_path):
+    result = _run(tmp_path, "learn", "trainer.max_steps=150")
+    assert result.metrics["val/accuracy"] > 0.6  # chance is 0.1
+    assert (result.model_dir / "model.safetensors").is_file() and (tmp_path / "learn" / "tensorboard").is_dir()
+
+
+def test_resumed_run_continues_the_same_loss_curve(tmp_path):
+    # 1347 training digits / batch 64 = 21 steps per epoch: interrupt mid-epoch at step 15, resume to 42.
+    full = _run(tmp_path, "full", "trainer.max_steps=42", "trainer.deterministic=true")
+    _run(tmp_path, "first", "trainer.max_steps=42", "trainer.deterministic=true", callbacks=[StopAt(15)])
+    checkpoint = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert torch.load(checkpoint, weights_only=False)["global_step"] == 15
+    resumed = _run(tmp_path, "first", "trainer.max_steps=42", "trainer.deterministic=true", f"resume={checkpoint}")
+    a, b = _losses(tmp_path / "full"), _losses(tmp_path / "first")
+    resumed_steps = sorted(k for k in b if k > 15)  # rows logged after the restart
+    assert resumed_steps == sorted(k for k in a if k > 15)
+    for step in resumed_steps:
+        assert b[step] == pytest.approx(a[step], rel=1e-5, abs=1e-6), step
+    torch.testing.assert_close(load_file(resumed.model_dir / "model.safetensors"),
+                               load_file(full.model_dir / "model.safetensors"))
+
+
+def _cli(tmp: Path, name: str, *overrides: str) -> None:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    cmd = [sys.executable, "-m", "perceiverkit.cli", "train", "--config", str(CONFIG), "--set", *QUIET,
+           "data.shuffle=false", "trainer.max_steps=8", "trainer.accelerator=cpu", "trainer.limit_val_batches=0",
+           f"output_dir={tmp / name}", *overrides]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+
+def test_two_process_ddp_matches_one_process(tmp_path):
+    # SGD: Adam would turn float noise in gradients that are exactly zero in theory (key biases, which softmax
+    # ignores) into full-size steps, so weights would differ by the learning rate without any real difference.
+    sgd = ["optim.optimizer=sgd", "optim.lr=0.05"]
+    _cli(tmp_path, "single", "data.batch_size=32", "trainer.devices=1", *sgd)
+    _cli(tmp_path, "ddp", "data.batch_size=16", "trainer.devices=2", "trainer.strategy=ddp", *sgd)
+    single = load_file(tmp_path / "single" / "model" / "model.safetensors")
+    ddp = load_file(tmp_path / "ddp" / "model" / "model.safetensors")
+    torch.testing.assert_close(ddp, single, rtol=1e-4, atol=1e-5)
+    L.seed_everything(0, verbose=False)  # the runs' seed: the same initial weights
+    initial = build_model(load_train_config(None, CONFIG)).state_dict()
+    moved = max(float((single[k] - initial[k]).abs().max()) for k in single)
+    assert moved > 100 * float(max((ddp[k] - single[k]).abs().max() for k in single))
