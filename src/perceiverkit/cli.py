@@ -117,6 +117,17 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(f"  {name}: {value:.4f}")
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> None:
+    from .checkpoints import from_pretrained
+    from .export import export_onnx
+
+    model = from_pretrained(args.model)
+    path, diff = export_onnx(model, args.output, batch_size=args.batch_size, sequence_length=args.sequence_length,
+                             verify=not args.no_verify)
+    check = "" if diff is None else f"; onnxruntime matches PyTorch within {diff:.2e}"
+    print(f"exported {type(model).__name__} to {path}{check}")
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
     from .checkpoints import from_pretrained
 
@@ -183,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override settings, e.g. optim.lr=3e-4 trainer.max_steps=500 data.batch_size=64")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("export-onnx", help="export a model to ONNX and check it with onnxruntime")
+    p.add_argument("model", help="checkpoint directory or hub id")
+    p.add_argument("output", help="path of the .onnx file")
+    p.add_argument("--batch-size", type=int, default=2, help="example batch size (default 2)")
+    p.add_argument("--sequence-length", type=int, help="example length for text and point clouds")
+    p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")
+    p.set_defaults(run=_cmd_export_onnx)
 
     p = sub.add_parser("convert", help="convert a Transformers checkpoint (directory or hub id) to our format")
     p.add_argument("source")

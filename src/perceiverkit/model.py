@@ -62,6 +62,15 @@ def _as_key_mask(mask: Tensor | None, batch: int, length: int) -> Tensor | None:
     return mask != 0
 
 
+def _check_finite(inputs: Any, name: str = "inputs") -> None:
+    if isinstance(inputs, Mapping):
+        for key, value in inputs.items():
+            _check_finite(value, f"{name}[{key!r}]")
+    elif isinstance(inputs, Tensor) and inputs.dtype.is_floating_point and not bool(torch.isfinite(inputs).all()):
+        bad = int((~torch.isfinite(inputs)).sum())
+        raise ValueError(f"{name} contain {bad} NaN or infinite value(s); expected finite numbers")
+
+
 def _concat_outputs(pieces: list[Any]) -> Any:
     """Join chunked outputs along the point axis; dict outputs per key (a key decoded once stays as it is)."""
     if isinstance(pieces[0], Tensor):
@@ -95,6 +104,8 @@ class PerceiverIO(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
         self.postprocessor = postprocessor
+        #: Opt-in check that raw inputs hold no NaN or infinity (costs a pass over the inputs).
+        self.check_finite = False
 
     def preprocess(self, inputs: Tensor, **kwargs: Any) -> Preprocessed:
         """Run the preprocessor; ``kwargs`` go to it (e.g. ``interpolate_pos_encoding`` for images)."""
@@ -114,6 +125,8 @@ class PerceiverIO(nn.Module):
         **preprocess_kwargs: Any,
     ) -> Encoded:
         """Preprocess and encode ``inputs`` into latents. ``attention_mask`` marks real (non-padding) inputs."""
+        if self.check_finite:
+            _check_finite(inputs)
         pre = self.preprocess(inputs, **preprocess_kwargs)
         mask = _as_key_mask(attention_mask, pre.inputs.shape[0], pre.inputs.shape[1])
         out = self.encoder(pre.inputs, mask, output_attentions, output_hidden_states)

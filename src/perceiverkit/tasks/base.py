@@ -44,6 +44,11 @@ class TaskModel(nn.Module):
         """Re-initialise every weight for training from scratch."""
         init_weights(self, std)
 
+    def enable_input_checks(self, finite: bool = True) -> TaskModel:
+        """Opt in to checking every input for NaN and infinity (off by default: it costs a pass over the data)."""
+        self.perceiver.check_finite = finite
+        return self
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of (unique) parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
