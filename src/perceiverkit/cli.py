@@ -112,6 +112,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(dump_train_config(config), end="")
         return
     result = train(config)
+    if result.interrupted:
+        print(f"stopped by SIGTERM; checkpoint saved to {result.checkpoint_dir / 'last.ckpt'} "
+              f"(continue with --set resume=auto)")
+        return
     print(f"model: {result.model_dir}")
     for name, value in sorted(result.metrics.items()):
         print(f"  {name}: {value:.4f}")

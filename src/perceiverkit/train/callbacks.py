@@ -1,4 +1,4 @@
-"""Training callbacks: exact resumption of the data order."""
+"""Training callbacks: random state in checkpoints, and a checkpoint on SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,26 +6,53 @@ from typing import Any
 
 import lightning as L
 
-from .samplers import EpochSeededSampler
 
 
-class ResumeDataOrder(L.Callback):
-    """Before each training epoch, place the sampler where an uninterrupted run would be.
+class RandomStateCheckpoint(L.Callback):
+    """Store Python's, NumPy's and PyTorch's random states in checkpoints and restore them on resume, so that
+    augmentation and dropout continue exactly as in an uninterrupted run. States are kept as tensors and plain
+    numbers so that checkpoints stay loadable with ``weights_only=True``."""
 
-    The position follows from the number of batches consumed so far (``global_step × accumulation``), so a run
-    resumed from any checkpoint — mid-epoch included — continues with exactly the batches it would have seen
-    (Lightning alone restarts an interrupted epoch from its first batch). Works for any number of processes,
-    since positions count global batches.
-    """
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        import random
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        loader = trainer.train_dataloader
-        sampler = getattr(loader, "sampler", None)
-        if not isinstance(sampler, EpochSeededSampler):
+        import numpy as np
+        import torch
+
+        version, keys, gauss = random.getstate()
+        _, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+        checkpoint["random_state"] = {
+            "python": {"version": version, "keys": torch.tensor(keys, dtype=torch.int64), "gauss": gauss},
+            "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                      "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+            "torch": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        import random
+
+        import numpy as np
+        import torch
+
+        state = checkpoint.get("random_state")
+        if not state:
             return
-        per_process = sampler.size // sampler.world_size
-        batch_size = loader.batch_size
-        full = per_process // batch_size if loader.drop_last else -(-per_process // batch_size)
-        consumed = trainer.global_step * trainer.accumulate_grad_batches
-        epoch, offset = divmod(consumed, full)
-        sampler.set_position(epoch, offset * batch_size * sampler.world_size)
+        py = state["python"]
+        random.setstate((py["version"], tuple(py["keys"].tolist()), py["gauss"]))
+        npy = state["numpy"]
+        np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                             npy["gauss"]))
+        torch.set_rng_state(state["torch"])
+
+
+class SaveOnSigterm(L.Callback):
+    """On SIGTERM (e.g. a scheduler pre-empting the job), write ``last.ckpt`` after the current batch; Lightning
+    then stops training and :func:`~perceiverkit.train.train` reports the run as interrupted."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if getattr(trainer, "received_sigterm", False) and not getattr(self, "_saved", False):
+            trainer.save_checkpoint(self.path)
+            self._saved = True

@@ -73,6 +73,7 @@ class TrainerSpec:
     limit_val_batches: Any = None
     enable_progress_bar: bool = True
     deterministic: bool = False
+    checkpoint_every_n_steps: int | None = None
 
 
 @dataclass
@@ -87,6 +88,7 @@ class TrainConfig:
     task_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     output_dir: str = "runs/default"
+    #: A checkpoint to resume from, or ``auto``: ``output_dir/checkpoints/last.ckpt`` if it exists.
     resume: str | None = None
 
     def validate(self) -> None:

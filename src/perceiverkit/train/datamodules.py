@@ -50,24 +50,36 @@ class PerceiverDataModule(L.LightningDataModule):
         if self.train_set is None:
             self.train_set, self.val_set = self.build()
 
-    def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], Any]) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], Any],
+                train: bool = False) -> DataLoader:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochSeededSampler(len(dataset), self.seed, shuffle, rank, world)  # type: ignore[arg-type]
+        size = len(dataset)  # type: ignore[arg-type]
+        position = self._training_position if train and trainer is not None else None
+        sampler = EpochSeededSampler(size, self.seed, shuffle, rank, world, position)
         return DataLoader(dataset, batch_size=self.spec.batch_size, sampler=sampler, collate_fn=collate,
                           num_workers=self.spec.num_workers, persistent_workers=False, drop_last=shuffle)
 
+    def _training_position(self) -> tuple[int, int]:
+        """(epoch, items of the global order consumed) from the optimiser step count, which checkpoints keep."""
+        trainer = self.trainer
+        assert trainer is not None and self.train_set is not None
+        world = trainer.world_size
+        per_process = len(self.train_set) // world  # type: ignore[arg-type]
+        batch = self.spec.batch_size
+        batches_per_epoch = per_process // batch if self.spec.shuffle else -(-per_process // batch)
+        consumed = trainer.global_step * trainer.accumulate_grad_batches
+        epoch, offset = divmod(consumed, max(1, batches_per_epoch))
+        return epoch, offset * batch * world
+
     @property
     def epoch(self) -> int:
-        """The training epoch, as Lightning last set it on the training sampler."""
-        sampler = getattr(self, "_train_sampler", None)
-        return sampler.epoch if sampler is not None else 0
+        """The current training epoch (from the optimiser step count when training)."""
+        return self._training_position()[0] if self.trainer is not None and self.train_set is not None else 0
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
-        loader = self._loader(self.train_set, self.spec.shuffle, self.collate)
-        self._train_sampler = loader.sampler
-        return loader
+        return self._loader(self.train_set, self.spec.shuffle, self.collate, train=True)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None

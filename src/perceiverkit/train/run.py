@@ -12,7 +12,8 @@ import torch
 
 from ..config import ConfigError, config_from_dict, config_to_dict
 from ..tasks import PRESETS, TASKS, TaskModel, preset_config
-from .callbacks import ResumeDataOrder
+from .callbacks import RandomStateCheckpoint, SaveOnSigterm
+from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig, dump_train_config
 from .datamodules import DATA_SOURCES, PerceiverDataModule
 from .modules import MODULES, PerceiverModule
@@ -74,9 +75,13 @@ def build_model(config: TrainConfig) -> TaskModel:
 
 @dataclass
 class TrainResult:
+    """Where the trained model went, the final logged metrics, and whether SIGTERM cut the run short (then
+    ``last.ckpt`` in ``checkpoint_dir`` holds the state to resume from and no final model is written)."""
+
     model_dir: Path
     metrics: dict[str, float]
     checkpoint_dir: Path
+    interrupted: bool = False
 
 
 def build_datamodule(config: TrainConfig, model: TaskModel) -> PerceiverDataModule:
@@ -111,7 +116,11 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_train_config(config))
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
-                                 every_n_train_steps=None, save_on_train_epoch_end=True)
+                                 every_n_train_steps=t.checkpoint_every_n_steps, save_on_train_epoch_end=True)
+    last = out / "checkpoints" / "last.ckpt"
+    resume = config.resume
+    if resume == "auto":  # continue where a previous run in this folder stopped, or start afresh
+        resume = str(last) if last.is_file() else None
     trainer = L.Trainer(
         max_steps=t.max_steps, max_epochs=t.max_epochs, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
         accumulate_grad_batches=t.accumulate_grad_batches, accelerator=t.accelerator, devices=t.devices,
@@ -121,9 +130,16 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
         deterministic=t.deterministic, default_root_dir=out,
         use_distributed_sampler=False,  # EpochSeededSampler shares batches out itself, reproducibly
         logger=[CSVLogger(out, name="csv", version=""), TensorBoardLogger(out, name="tensorboard", version="")],
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), ResumeDataOrder(), *(callbacks or [])],
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"),
+                   RandomStateCheckpoint(), SaveOnSigterm(str(last)), *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
     )
-    trainer.fit(module, datamodule=data, ckpt_path=config.resume)
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume)
+    except SIGTERMException:
+        return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     model_dir = out / "model"
     if trainer.is_global_zero:

@@ -3,7 +3,7 @@ mid-epoch: a resumed or distributed run sees exactly the global batches of an un
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.utils.data import Sampler
@@ -14,22 +14,24 @@ class EpochSeededSampler(Sampler[int]):
     gives process ``rank`` of ``world_size`` every ``world_size``-th item of it. With per-process batch ``B``,
     the processes' k-th batches together are items ``[k·B·W, (k+1)·B·W)`` of the order: the k-th batch of a
     single process with batch ``B·W``. A tail of fewer than ``world_size`` items is left out.
-    :meth:`set_position` makes the next pass start ``start`` items (of the global order) into an epoch."""
 
-    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1) -> None:
+    ``position``, when given, is asked at the start of each pass for ``(epoch, start)``: the epoch and how many
+    items of its global order were already consumed. Training derives it from the optimiser step count, so a run
+    resumed from any checkpoint — mid-epoch included — continues with exactly the batches an uninterrupted run
+    would see (Lightning alone would restart an interrupted epoch from its first batch)."""
+
+    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1,
+                 position: Callable[[], tuple[int, int]] | None = None) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.rank, self.world_size = rank, world_size
+        self.position = position
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Lightning's per-epoch call; a position set by :meth:`set_position` for this pass takes precedence."""
-        if not self.start:
-            self.epoch = epoch
-
-    def set_position(self, epoch: int, start: int) -> None:
-        self.epoch, self.start = epoch, start
+        """Lightning's per-epoch call (ignored when ``position`` decides)."""
+        self.epoch = epoch
 
     def order(self, epoch: int) -> list[int]:
         if not self.shuffle:
@@ -38,10 +40,10 @@ class EpochSeededSampler(Sampler[int]):
         return torch.randperm(self.size, generator=gen).tolist()
 
     def __len__(self) -> int:
-        return (self.size - self.start) // self.world_size
+        return self.size // self.world_size
 
     def __iter__(self) -> Iterator[int]:
-        start, self.start = self.start, 0  # a mid-epoch start applies to one pass only
-        remaining = self.order(self.epoch)[start:]
+        epoch, start = self.position() if self.position is not None else (self.epoch, 0)
+        remaining = self.order(epoch)[start:]
         remaining = remaining[: len(remaining) - len(remaining) % self.world_size]
         return iter(remaining[self.rank::self.world_size])
