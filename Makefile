@@ -5,9 +5,21 @@ PY := $(VENV)/bin/python
 CONSTRAINTS := requirements/dev-constraints.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all clean
+DATA_PACKAGES := dataset-fashion-mnist wordnet-base jargon-text
+DATA_FILES := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/wordnet/data.noun \
+	/usr/share/doc/jargon-text/jargon.txt.gz
+
+.PHONY: venv data demo test test-all clean
 
 venv: $(STAMP)
+
+# Real offline data sets from Debian (installed when running as root; tests skip what is missing otherwise).
+data:
+	@missing=""; for f in $(DATA_FILES); do [ -e $$f ] || missing=yes; done; \
+	if [ -z "$$missing" ]; then echo "data sets present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DATA_PACKAGES); \
+	else echo "note: run 'sudo apt-get install $(DATA_PACKAGES)' for the real-data tests and training"; fi
 
 # Reinstall when the project metadata or the pins change.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -17,15 +29,15 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[test]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) data
 	$(VENV)/bin/perceiverkit demo
 
 # Default suite: everything not marked slow, on both cores.
-test: $(STAMP)
+test: $(STAMP) data
 	$(PY) -m pytest -m "not slow" -n 2 -q
 
 # Everything, including the slow full-size and end-to-end tests.
-test-all: $(STAMP)
+test-all: $(STAMP) data
 	$(PY) -m pytest -n 2 -q
 
 clean:
