@@ -23,7 +23,8 @@ from perceiverkit.viz import (
     save_flow_figure,
     save_flow_png,
 )
-from perceiverkit.viz.flow import _COLOR_WHEEL, _figure_panels
+from perceiverkit.viz.flow import _COLOR_WHEEL
+from perceiverkit.viz.flow_figure import _figure_panels
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..tasks.flow import OpticalFlow
-from ..viz.flow import average_endpoint_error, save_flow_figure
+from ..viz import average_endpoint_error, save_flow_figure
 
 
 @dataclass

@@ -1,25 +1,17 @@
-"""Visualisation and evaluation helpers: optical-flow colour coding, end-point error and figures."""
+"""Pictures: optical-flow colour coding and figures, video frame grids and GIFs; end-point error."""
 
-from .flow import (
-    FIGURE_MARGIN,
-    average_endpoint_error,
-    endpoint_error,
-    flow_figure,
-    flow_to_color,
-    save_flow_figure,
-    save_flow_png,
-)
-
+from .flow import FIGURE_MARGIN, average_endpoint_error, endpoint_error, flow_to_color, save_flow_png
+from .flow_figure import flow_figure, save_flow_figure
 from .video import save_comparison_gif, save_frame_grid
 
 __all__ = [
-    "save_comparison_gif",
-    "save_frame_grid",
     "FIGURE_MARGIN",
     "average_endpoint_error",
     "endpoint_error",
     "flow_figure",
     "flow_to_color",
+    "save_comparison_gif",
     "save_flow_figure",
     "save_flow_png",
+    "save_frame_grid",
 ]
