@@ -19,11 +19,11 @@ EXIT_USAGE = 2
 def _cmd_presets(args: argparse.Namespace) -> None:
     from .tasks import PRESETS, TASKS
 
-    print(f"{'preset':<28} {'task':<20} {'parameters':>13}  checkpoint")
+    print(f"{'preset':<26} {'task':<24} {'parameters':>12}  checkpoint")
     for preset in PRESETS.values():
         with torch.device("meta"):  # counting needs shapes, not memory
             count = TASKS[preset.task](preset.make_config()).num_parameters()
-        print(f"{preset.name:<28} {preset.task:<20} {count:>13,}  {preset.hub_id or '-'}")
+        print(f"{preset.name:<26} {preset.task:<24} {count:>12,}  {preset.hub_id or '-'}")
 
 
 def _load(source: str, task: str) -> Any:
