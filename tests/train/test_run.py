@@ -84,3 +84,10 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     initial = build_model(load_train_config(None, CONFIG)).state_dict()
     moved = max(float((single[k] - initial[k]).abs().max()) for k in single)
     assert moved > 100 * float(max((ddp[k] - single[k]).abs().max() for k in single))
+
+
+def test_bf16_mixed_precision_with_activation_checkpointing(tmp_path):
+    result = _run(tmp_path, "bf16", "trainer.max_steps=40", "trainer.precision=bf16-mixed",
+                  "model.activation_checkpointing=true", "optim.optimizer=lamb", "optim.lr=0.01")
+    assert torch.isfinite(torch.tensor(result.metrics["train/loss"]))
+    assert result.metrics["val/accuracy"] > 0.2  # learning under autocast (chance: 0.1)
