@@ -132,6 +132,20 @@ def _cmd_export_onnx(args: argparse.Namespace) -> None:
     print(f"exported {type(model).__name__} to {path}{check}")
 
 
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from .viz import plot_curves, read_metrics
+
+    run = Path(args.run_dir)
+    series = read_metrics(run / "csv" / "metrics.csv")
+    metrics = args.metrics or [m for m in sorted(series) if not m.startswith("lr-")]
+    groups = {"loss": [m for m in metrics if m.endswith("loss")],
+              "metrics": [m for m in metrics if not m.endswith("loss")]}
+    for name, group in groups.items():
+        if group:
+            path = plot_curves(series, group, run / f"{name}.png", title=f"{run.name}: {name}")
+            print(f"{name}: {path}")
+
+
 def _cmd_convert(args: argparse.Namespace) -> None:
     from .checkpoints import from_pretrained
 
@@ -206,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sequence-length", type=int, help="example length for text and point clouds")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")
     p.set_defaults(run=_cmd_export_onnx)
+
+    p = sub.add_parser("plot", help="PNG loss and metric curves of a training run")
+    p.add_argument("run_dir", metavar="RUN", help="the run's output_dir")
+    p.add_argument("--metrics", nargs="*", help="metric names (default: all but learning rates)")
+    p.set_defaults(run=_cmd_plot)
 
     p = sub.add_parser("convert", help="convert a Transformers checkpoint (directory or hub id) to our format")
     p.add_argument("source")

@@ -1,5 +1,6 @@
 """Pictures: optical-flow colour coding and figures, video frame grids and GIFs; end-point error."""
 
+from .curves import plot_curves, read_metrics
 from .flow import FIGURE_MARGIN, average_endpoint_error, endpoint_error, flow_to_color, save_flow_png
 from .flow_figure import flow_figure, save_flow_figure
 from .video import save_comparison_gif, save_frame_grid
@@ -10,6 +11,8 @@ __all__ = [
     "endpoint_error",
     "flow_figure",
     "flow_to_color",
+    "plot_curves",
+    "read_metrics",
     "save_comparison_gif",
     "save_flow_figure",
     "save_flow_png",
