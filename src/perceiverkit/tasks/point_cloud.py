@@ -56,7 +56,7 @@ class PointCloudPreprocessor(nn.Module):
 
 @dataclass
 class PointCloudClassifierConfig:
-    num_classes: int = 6
+    num_classes: int = 8
     num_bands: int = 16
     max_resolution: int = 32
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(

@@ -276,8 +276,11 @@ class PointCloudData(PerceiverDataModule):
 
         kwargs = dict(num_points=int(self.option("num_points", 256)), noise=float(self.option("noise", 0.02)),
                       seed=self.seed)
-        return (PointClouds("train", length=int(self.option("train_length", 6000)), **kwargs),
-                PointClouds("test", length=int(self.option("val_length", 600)), **kwargs))
+        train = PointClouds("train", length=int(self.option("train_length", 6000)), **kwargs)
+        if train.num_classes != self.model_config.num_classes:
+            raise ConfigError(f"the point-cloud data has {train.num_classes} shape classes but the model has "
+                              f"{self.model_config.num_classes}; set model.config.num_classes")
+        return train, PointClouds("test", length=int(self.option("val_length", 600)), **kwargs)
 
 
 class VideoClipsData(PerceiverDataModule):
