@@ -60,7 +60,7 @@ def plot_curves(series: dict[str, list[tuple[int, float]]], metrics: Sequence[st
         x, _ = xy(step, y0)
         draw.line([x, height - bottom, x, height - bottom + 4], fill="black")
         draw.text((x - 10, height - bottom + 8), f"{step:.0f}", fill="black")
-    draw.text((width // 2 - 12, height - 18), "step", fill="black")
+    draw.text((left, height - 18), "step", fill="black")
     draw.text((left, 8), title, fill="black")
     for k, name in enumerate(metrics):
         colour = COLOURS[k % len(COLOURS)]
@@ -69,7 +69,7 @@ def plot_curves(series: dict[str, list[tuple[int, float]]], metrics: Sequence[st
             draw.line(line, fill=colour, width=2)
         for x, y in line if len(line) < 30 else line[-1:]:
             draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
-        draw.text((width - right - 170, top + 6 + 14 * k), name, fill=colour)
+        draw.text((left + 60 + 150 * k, height - 18), f"-- {name}", fill=colour)  # legend below the axes
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
