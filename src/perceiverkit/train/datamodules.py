@@ -3,6 +3,7 @@ model expects (``pixel_values``/``input_ids``/``points``/... plus ``labels``).""
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from .masking import mask_tokens
 from .samplers import EpochSeededSampler
 
 
-class PerceiverDataModule(L.LightningDataModule):
+class PerceiverDataModule(L.LightningDataModule, abc.ABC):
     """Base: subclasses set ``source`` and implement :meth:`build` (and :meth:`collate` if items need it)."""
 
     source: ClassVar[str]
@@ -37,8 +38,9 @@ class PerceiverDataModule(L.LightningDataModule):
     def option(self, name: str, default: Any = None) -> Any:
         return self.spec.options.get(name, default)
 
+    @abc.abstractmethod
     def build(self) -> tuple[Dataset, Dataset]:
-        raise NotImplementedError
+        """The training and validation datasets."""
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         xs, ys = zip(*items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -19,7 +20,7 @@ def _no_decay(name: str, param: Tensor) -> bool:
     return param.dim() < 2 or "embedding" in name or name.endswith("latents") or "padding" in name or ".mask." in name
 
 
-class PerceiverModule(L.LightningModule):
+class PerceiverModule(L.LightningModule, abc.ABC):
     """Trains a :class:`TaskModel`. Subclasses implement :meth:`compute` → (loss, metrics)."""
 
     def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int) -> None:
@@ -28,8 +29,9 @@ class PerceiverModule(L.LightningModule):
         self.optim = optim
         self.total_steps = total_steps
 
+    @abc.abstractmethod
     def compute(self, batch: Any, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
-        raise NotImplementedError
+        """The loss and named metrics of one batch; ``stage`` is ``"train"`` or ``"val"``."""
 
     def _batch_size(self, batch: Any) -> int:
         first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
