@@ -160,6 +160,17 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     run_demo(args.output)
 
 
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from .benchmark import BenchOptions, run_benchmark, to_markdown
+
+    report = run_benchmark(BenchOptions(
+        device=args.device, dtype=args.dtype, scale=args.scale, workloads=args.workloads, batch_size=args.batch_size,
+        steps=args.steps, warmup=args.warmup, compile=args.compile, out=args.out))
+    print(to_markdown(report))
+    if args.out:
+        print(f"written: {Path(args.out) / 'bench.json'}, {Path(args.out) / 'bench.md'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perceiverkit", description="Perceiver IO models for any modality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -230,6 +241,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("destination")
     p.set_defaults(run=_cmd_convert)
+
+    p = sub.add_parser("bench", help="time ours against Transformers on identical weights (needs transformers)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default %(default)s)")
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 = autocast for both (default fp32)")
+    p.add_argument("--scale", choices=["full", "cpu", "tiny"],
+                   help="full: published sizes and batches; cpu: batch 1 for a few cores; tiny: test models "
+                        "(default: full on cuda, cpu on cpu)")
+    p.add_argument("--workloads", nargs="+", metavar="NAME",
+                   help="subset, space- or comma-separated (default: all; a wrong name lists them)")
+    p.add_argument("--batch-size", type=int, help="override every workload's batch size")
+    p.add_argument("--steps", type=int, help="timed steps (default: 10 full, 1 cpu, 2 tiny)")
+    p.add_argument("--warmup", type=int, help="untimed warm-up steps after the check step "
+                                              "(default: 3 full, 0 cpu, 1 tiny; at least 1 with --compile)")
+    p.add_argument("--compile", action="store_true", help="wrap ours in torch.compile")
+    p.add_argument("--out", help="folder for bench.json and bench.md")
+    p.set_defaults(run=_cmd_bench)
 
     p = sub.add_parser("demo", help="a short offline tour of the library")
     p.add_argument("--output", default="demo-output", help="folder for the demo's files (default demo-output)")

@@ -73,6 +73,19 @@ class PerceiverEncoder(nn.Module):
         #: Recompute self-attention activations in the backward pass instead of storing them.
         self.gradient_checkpointing = False
 
+    @property
+    def input_chunk_size(self) -> int | None:
+        """Cross-attend to at most this many inputs at a time; ``None`` (default) attends to all at once.
+
+        Same output up to float rounding, with cross-attention memory bounded by the chunk instead of growing
+        with the number of inputs; see :attr:`CrossAttentionBlock.input_chunk_size`.
+        """
+        return self.cross_attention.input_chunk_size
+
+    @input_chunk_size.setter
+    def input_chunk_size(self, value: int | None) -> None:
+        self.cross_attention.input_chunk_size = value
+
     def forward(
         self,
         inputs: Tensor,

@@ -66,9 +66,13 @@ def _check_finite(inputs: Any, name: str = "inputs") -> None:
     if isinstance(inputs, Mapping):
         for key, value in inputs.items():
             _check_finite(value, f"{name}[{key!r}]")
-    elif isinstance(inputs, Tensor) and inputs.dtype.is_floating_point and not bool(torch.isfinite(inputs).all()):
-        bad = int((~torch.isfinite(inputs)).sum())
-        raise ValueError(f"{name} contain {bad} NaN or infinite value(s); expected finite numbers")
+    elif isinstance(inputs, Tensor) and inputs.dtype.is_floating_point:
+        if torch.compiler.is_compiling():
+            # bool(tensor) cannot be traced: assert inside the graph instead (raises when the graph runs)
+            torch._assert_async(torch.isfinite(inputs).all(), f"{name} contain NaN or infinite values; expected finite numbers")
+        elif not bool(torch.isfinite(inputs).all()):
+            bad = int((~torch.isfinite(inputs)).sum())
+            raise ValueError(f"{name} contain {bad} NaN or infinite value(s); expected finite numbers")
 
 
 def _concat_outputs(pieces: list[Any]) -> Any:
@@ -106,6 +110,20 @@ class PerceiverIO(nn.Module):
         self.postprocessor = postprocessor
         #: Opt-in check that raw inputs hold no NaN or infinity (costs a pass over the inputs).
         self.check_finite = False
+
+    def set_input_chunk_size(self, n: int | None) -> PerceiverIO:
+        """Make the encoder cross-attend to at most ``n`` inputs at a time (``None``: all at once, the default).
+
+        Outputs are unchanged up to float rounding; the encoder's cross-attention memory is then bounded by ``n``
+        instead of growing with the number of inputs, for inference and (with per-chunk recomputation) training.
+        The decoder needs no such setting: its keys are the latents, which are few; decode many outputs in chunks
+        with :meth:`decode_chunked`. Returns the model, for chaining.
+
+        Raises:
+            ValueError: if ``n`` is not a positive integer or ``None``.
+        """
+        self.encoder.input_chunk_size = n
+        return self
 
     def preprocess(self, inputs: Tensor, **kwargs: Any) -> Preprocessed:
         """Run the preprocessor; ``kwargs`` go to it (e.g. ``interpolate_pos_encoding`` for images)."""

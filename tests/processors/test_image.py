@@ -97,3 +97,25 @@ def test_bad_images(images, error, match):
     pre = ImagePreprocessor(ImagePreprocessorConfig(prep_type="pixels", spatial_downsample=1, position=FOURIER))
     with pytest.raises(error, match=match):
         pre(images)
+
+
+def test_conv3x3_stem_grid_and_receptive_field():
+    """28×28 → 14×14 tokens; a pixel change only reaches grid points within the stem's receptive field."""
+    config = ImagePreprocessorConfig(prep_type="conv3x3", in_channels=1, out_channels=16, stem_layers=2,
+                                     spatial_downsample=2, position=PositionEncodingConfig(kind="fourier",
+                                     num_bands=4, max_resolution=(14, 14)))
+    prep = ImagePreprocessor(config).eval()
+    images = torch.randn(2, 1, 28, 28)
+    features = prep.features(images)
+    assert features.shape == (2, 14, 14, 16)
+    changed = images.clone()
+    changed[:, :, 0, 0] += 5.0
+    moved = (prep.features(changed) - features).abs().amax(dim=(0, 3)) > 0
+    # conv (±1 px) → pool (×2) → conv (±1 grid point): only the top-left 2×2 grid points can see pixel (0, 0)
+    assert moved[:2, :2].all() and not moved[2:].any() and not moved[:, 2:].any()
+
+
+@pytest.mark.parametrize("downsample, layers", [(3, 2), (8, 2)])
+def test_conv3x3_stem_rejects_impossible_downsampling(downsample, layers):
+    with pytest.raises(ConfigError, match="conv3x3"):
+        ImagePreprocessorConfig(prep_type="conv3x3", spatial_downsample=downsample, stem_layers=layers).validate()

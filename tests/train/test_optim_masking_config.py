@@ -87,3 +87,22 @@ def test_overrides_and_errors(tmp_path):
         apply_override({}, "optim.lr")
     with pytest.raises(ConfigError, match="no training config"):
         load_train_config(None, tmp_path / "missing.yaml")
+
+
+def test_sinusoidal_position_init_keeps_scale_and_makes_neighbours_similar():
+    from perceiverkit.train.run import sinusoidal_position_init
+    from perceiverkit.tasks.text import MaskedLanguageModel, MaskedLanguageModelConfig
+    from perceiverkit.config import EncoderConfig
+
+    model = MaskedLanguageModel(MaskedLanguageModelConfig(
+        max_position_embeddings=32, d_model=16,
+        encoder=EncoderConfig(num_latents=4, d_latents=16, num_self_attends_per_block=1)))
+    tables = [model.perceiver.preprocessor.position_embedding.weight, model.perceiver.decoder.queries.encoding.embeddings]
+    before = [t.detach().clone() for t in tables]
+    assert sinusoidal_position_init(model) == 2
+    for table, old in zip(tables, before):
+        assert torch.allclose(table.pow(2).mean().sqrt(), old.pow(2).mean().sqrt(), rtol=1e-4)
+        unit = torch.nn.functional.normalize(table, dim=-1)
+        similarity = unit @ unit.T
+        # neighbouring positions are more alike than distant ones (random tables have no such order)
+        assert similarity.diagonal(1).mean() > similarity.diagonal(16).mean() + 0.2

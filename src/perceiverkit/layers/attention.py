@@ -5,13 +5,25 @@ query/key projection width and the value width are independent of each other and
 All attention goes through :func:`torch.nn.functional.scaled_dot_product_attention` so that the fused
 flash / memory-efficient kernels run on GPU; an explicit softmax path exists only for when the caller asks for
 the attention weights.
+
+:func:`attend_chunked` is the same attention computed over the keys/values one chunk at a time with an online
+(running max / running sum) softmax. It exists for the encoder's cross-attention, whose key/value array (the
+inputs) can be far larger than anything else in the model: the ``queries × keys`` scores and the projected keys
+and values then never exist for all keys at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+#: Maps a key range ``[start, end)`` to that chunk's keys ``(B, H, end - start, D)`` and values
+#: ``(B, H, end - start, Dv)``; see :func:`attend_chunked`.
+KeyValueFn = Callable[[int, int], tuple[Tensor, Tensor]]
 
 
 def _expand_mask(mask: Tensor) -> Tensor:
@@ -59,6 +71,128 @@ def attend(
         if has_key is not None:
             out = out * has_key.to(out.dtype)
     return out, weights
+
+
+def check_chunk_size(value: object, name: str = "chunk_size", allow_none: bool = True) -> int | None:
+    """Return ``value`` if it is a positive ``int`` (or ``None`` when ``allow_none``); otherwise raise
+    ``ValueError`` naming ``name`` and what it should be."""
+    # bool is an int subclass, but `True` as a chunk size is always a mistake.
+    if (value is None and allow_none) or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    expected = "a positive integer or None" if allow_none else "a positive integer"
+    raise ValueError(f"{name} must be {expected}, got {value!r}")
+
+
+def _fold_chunk(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None,
+    running_max: Tensor,
+    running_sum: Tensor,
+    acc: Tensor | None,
+    dropout_p: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Fold one key/value chunk into the online-softmax state ``(running_max, running_sum, acc)``.
+
+    ``q`` is already scaled by ``1/sqrt(D)``. The state is kept in ``running_max.dtype`` (at least float32)
+    so that long sums in half precision don't lose the small terms.
+    """
+    state_dtype = running_max.dtype
+    scores = torch.matmul(q, k.transpose(-1, -2)).to(state_dtype)
+    if mask is not None:
+        # -inf (not finfo.min) so that masked keys contribute exp(-inf) = 0 exactly, with zero gradient.
+        scores = scores.masked_fill(~mask, float("-inf"))
+    # The running max only stabilises exp(); the result does not depend on it, so it carries no gradient.
+    new_max = torch.maximum(running_max, scores.detach().amax(dim=-1, keepdim=True))
+    # A query with no valid key so far has max -inf; shift by 0 instead so that exp() sees -inf - 0, not NaN.
+    shift = new_max.masked_fill(new_max == float("-inf"), 0.0)
+    probs = torch.exp(scores - shift)
+    rescale = torch.exp(running_max - shift)  # 0 while no valid key was seen, else exp(old - new) <= 1
+    running_sum = running_sum * rescale + probs.sum(dim=-1, keepdim=True)
+    if dropout_p > 0.0:
+        # Dropping unnormalised weights equals dropping normalised ones: dropout(p / l) = dropout(p) / l. The
+        # normaliser `running_sum` keeps the undropped weights, as softmax-then-dropout does.
+        probs = F.dropout(probs, p=dropout_p, training=True)
+    chunk_out = torch.matmul(probs.to(v.dtype), v).to(state_dtype)
+    acc = chunk_out if acc is None else acc * rescale + chunk_out
+    return new_max, running_sum, acc
+
+
+def attend_chunked(
+    q: Tensor,
+    key_values: KeyValueFn,
+    num_keys: int,
+    chunk_size: int,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    checkpoint_chunks: bool = False,
+) -> Tensor:
+    """Scaled dot-product attention of ``q`` ``(B, H, M, D)`` over ``num_keys`` keys, ``chunk_size`` at a time.
+
+    Numerically the same as :func:`attend` (up to float rounding), but the keys and values are produced chunk by
+    chunk by ``key_values(start, end)`` and folded into a running softmax (running max, running sum and
+    weighted-value accumulator per query), so peak memory is ``O(M × chunk_size)`` rather than ``O(M × N)``.
+
+    Args:
+        q: queries ``(B, H, M, D)``.
+        key_values: ``(start, end) -> (k, v)`` with ``k`` ``(B, H, end - start, D)`` and ``v``
+            ``(B, H, end - start, Dv)``, called once per chunk in order, ``start = 0, chunk_size, 2 × chunk_size,
+            …`` (and again in the backward pass when ``checkpoint_chunks``). Computing keys/values inside it
+            (rather than slicing precomputed ones) is what keeps the projected inputs from ever existing for all
+            keys.
+        num_keys: total number of keys ``N``.
+        chunk_size: keys per chunk (the last chunk may be shorter).
+        mask: boolean, ``True`` = attend, shape ``(B, N)`` or ``(B, M, N)``. A query with no valid key at all
+            returns zeros, as in :func:`attend`.
+        dropout_p: dropout on the attention weights (pass 0 outside training). Each weight is dropped
+            independently with probability ``dropout_p`` and the rest scaled by ``1 / (1 - dropout_p)``, as in
+            :func:`attend`; the random masks differ from the unchunked path's.
+        checkpoint_chunks: recompute each chunk in the backward pass (:func:`torch.utils.checkpoint.checkpoint`)
+            instead of storing its activations. Only the per-chunk softmax state ``(B, H, M, Dv + 2)`` is stored,
+            so training memory grows as ``M × Dv × N / chunk_size`` instead of ``M × H × N``.
+            Dropout masks are reproduced exactly in the recomputation.
+
+    Returns:
+        The context ``(B, H, M, Dv)`` in ``q``'s dtype.
+    """
+    check_chunk_size(chunk_size, allow_none=False)
+    if num_keys < 1:
+        raise ValueError(f"attend_chunked needs at least one key, got num_keys={num_keys}")
+    if q.dim() != 4:
+        raise ValueError(f"queries must have shape (batch, heads, queries, channels), got {tuple(q.shape)}")
+    if mask is not None:
+        if mask.shape[-1] != num_keys:
+            raise ValueError(f"mask must have {num_keys} keys in its last dimension, got shape {tuple(mask.shape)}")
+        mask = _expand_mask(mask)
+    state_dtype = torch.promote_types(q.dtype, torch.float32)
+    # Scale the queries once instead of every chunk's scores.
+    q = q * q.shape[-1] ** -0.5
+    running_max = q.new_full((*q.shape[:-1], 1), float("-inf"), dtype=state_dtype)
+    running_sum = q.new_zeros((*q.shape[:-1], 1), dtype=state_dtype)
+    acc: Tensor | None = None
+
+    def step(
+        running_max: Tensor, running_sum: Tensor, acc: Tensor | None, start: int, end: int
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        k, v = key_values(start, end)
+        chunk_mask = None if mask is None else mask[..., start:end]
+        return _fold_chunk(q, k, v, chunk_mask, running_max, running_sum, acc, dropout_p)
+
+    for start in range(0, num_keys, chunk_size):
+        end = min(start + chunk_size, num_keys)
+        if checkpoint_chunks:
+            # Saving the RNG state costs a copy per chunk; only dropout needs it to redraw the same masks.
+            running_max, running_sum, acc = checkpoint(
+                step, running_max, running_sum, acc, start, end,
+                use_reentrant=False, preserve_rng_state=dropout_p > 0.0,
+            )
+        else:
+            running_max, running_sum, acc = step(running_max, running_sum, acc, start, end)
+    assert acc is not None  # num_keys >= 1, so the loop ran
+    # Queries without any valid key have running_sum == 0 and acc == 0: divide by 1 to return exact zeros.
+    out = acc / torch.where(running_sum > 0, running_sum, torch.ones_like(running_sum))
+    return out.to(q.dtype)
 
 
 class MultiHeadAttention(nn.Module):
@@ -130,6 +264,55 @@ class MultiHeadAttention(nn.Module):
             k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)
         dropout_p = self.dropout if self.training else 0.0
         out, weights = attend(self._heads(q), self._heads(k), self._heads(v), mask, dropout_p, need_weights)
+        return self._project_out(out), weights
+
+    def _project_out(self, out: Tensor) -> Tensor:
+        """Merge the heads of ``(B, H, M, Dv)`` and apply the output projection."""
         batch, _, length, _ = out.shape
-        out = out.transpose(1, 2).reshape(batch, length, self.v_channels)
-        return self.out_proj(out), weights
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, self.v_channels))
+
+    def forward_chunked(
+        self,
+        queries: Tensor,
+        inputs: Tensor,
+        chunk_size: int,
+        mask: Tensor | None = None,
+        input_transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
+        """Cross-attention from ``queries`` ``(B, M, q_dim)`` to ``inputs`` ``(B, N, kv_dim)``, ``chunk_size``
+        inputs at a time (see :func:`attend_chunked`); equals ``forward(queries, input_transform(inputs), mask)[0]``.
+
+        ``input_transform`` (e.g. the block's LayerNorm) is applied to each chunk of inputs before the key/value
+        projection, so that neither the transformed nor the projected inputs exist for all ``N`` at once. When
+        gradients are needed, each chunk is recomputed in the backward pass rather than stored.
+        """
+        if self.is_self_attention:
+            raise ValueError("forward_chunked chunks the keys/values of cross-attention; this is self-attention")
+        if inputs.dim() != 3:
+            raise ValueError(f"inputs must have shape (batch, index, kv_dim), got {tuple(inputs.shape)}")
+        check_chunk_size(chunk_size, allow_none=False)
+        q = self._heads(self.q_proj(queries))
+        qk, v_channels = self.qk_channels, self.v_channels
+        # One split rather than a slice per chunk: in the backward pass a split gathers the chunks' input
+        # gradients with one concatenation, whereas every slice would scatter into its own (B, N, kv_dim) zeros,
+        # which is quadratic in N.
+        pieces = inputs.split(chunk_size, dim=1)
+
+        def key_values(start: int, end: int) -> tuple[Tensor, Tensor]:
+            chunk = pieces[start // chunk_size]
+            if input_transform is not None:
+                chunk = input_transform(chunk)
+            k, v = self.kv_proj(chunk).split([qk, v_channels], dim=-1)
+            return self._heads(k), self._heads(v)
+
+        needs_grad = torch.is_grad_enabled() and (
+            q.requires_grad
+            or inputs.requires_grad
+            or any(p.requires_grad for p in self.kv_proj.parameters())
+            or (isinstance(input_transform, nn.Module) and any(p.requires_grad for p in input_transform.parameters()))
+        )
+        dropout_p = self.dropout if self.training else 0.0
+        out = attend_chunked(
+            q, key_values, inputs.shape[1], chunk_size, mask, dropout_p=dropout_p, checkpoint_chunks=needs_grad
+        )
+        return self._project_out(out)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .attention import MultiHeadAttention
+from .attention import MultiHeadAttention, check_chunk_size
 from .mlp import MLP
 
 
 class CrossAttentionBlock(nn.Module):
-    """Queries ``(B, M, q_dim)`` attend to inputs ``(B, N, kv_dim)``; output has the queries' shape."""
+    """Queries ``(B, M, q_dim)`` attend to inputs ``(B, N, kv_dim)``; output has the queries' shape.
+
+    Set :attr:`input_chunk_size` to attend to long inputs chunk by chunk (same result, bounded memory).
+    """
 
     def __init__(
         self,
@@ -37,12 +40,37 @@ class CrossAttentionBlock(nn.Module):
         self.use_query_residual = use_query_residual
         self.norm_mlp = nn.LayerNorm(q_dim)
         self.mlp = MLP(q_dim, widening_factor, activation)
+        self._input_chunk_size: int | None = None
+
+    @property
+    def input_chunk_size(self) -> int | None:
+        """Attend to at most this many inputs at a time (``None``: all at once, the default).
+
+        A runtime setting, not part of the architecture: the output is the same up to float rounding, but when
+        ``N`` exceeds it the inputs are layer-normed, projected to keys/values and attended to one chunk at a time
+        with an online softmax, so memory is ``O(M × chunk)`` instead of ``O(M × N)``; with gradients, each chunk
+        is recomputed in the backward pass. Calls that ask for the attention weights take the unchunked path
+        (the weights themselves are ``M × N``). Attention dropout is applied in training as usual, with
+        different random masks from the unchunked path.
+        """
+        return self._input_chunk_size
+
+    @input_chunk_size.setter
+    def input_chunk_size(self, value: int | None) -> None:
+        self._input_chunk_size = check_chunk_size(value, "input_chunk_size")
 
     def forward(
         self, queries: Tensor, inputs: Tensor, mask: Tensor | None = None, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``."""
-        attended, weights = self.attention(self.norm_q(queries), self.norm_kv(inputs), mask, need_weights)
+        chunk = self._input_chunk_size
+        if chunk is not None and not need_weights and inputs.shape[1] > chunk:
+            attended = self.attention.forward_chunked(
+                self.norm_q(queries), inputs, chunk, mask, input_transform=self.norm_kv
+            )
+            weights = None
+        else:
+            attended, weights = self.attention(self.norm_q(queries), self.norm_kv(inputs), mask, need_weights)
         x = attended + queries if self.use_query_residual else attended
         return x + self.mlp(self.norm_mlp(x)), weights
 

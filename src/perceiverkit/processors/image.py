@@ -10,12 +10,12 @@ from typing import Literal
 from torch import Tensor, nn
 
 from ..config import PositionEncodingConfig, _check, _check_choice, _check_positive
-from ..layers.conv import ConvDownsample
+from ..layers.conv import ConvDownsample, ConvStem3x3
 from ..layers.patches import space_to_depth
 from .base import Preprocessed
 from .positions import GridPositions
 
-PrepType = Literal["conv", "conv1x1", "patches", "pixels"]
+PrepType = Literal["conv", "conv3x3", "conv1x1", "patches", "pixels"]
 PREP_TYPES: tuple[str, ...] = typing.get_args(PrepType)
 
 
@@ -24,6 +24,8 @@ class ImagePreprocessorConfig:
     """How pixels become input features.
 
     - ``conv``: 7×7/2 conv + batch norm + ReLU + 3×3/2 max-pool per factor 4 of ``spatial_downsample``.
+    - ``conv3x3``: ``stem_layers`` × (3×3 conv + batch norm + ReLU) with 2×2 max-pools for ``spatial_downsample``
+      (a power of 2) — a stem for small images.
     - ``conv1x1``: a 1×1 convolution with stride ``spatial_downsample``.
     - ``patches``: space-to-depth blocks of ``spatial_downsample`` pixels (and ``temporal_downsample`` frames),
       optionally followed by a linear layer to ``out_channels`` (``linear_after_patching``).
@@ -40,6 +42,7 @@ class ImagePreprocessorConfig:
     temporal_downsample: int = 1
     linear_after_patching: bool = False
     use_batchnorm: bool = True
+    stem_layers: int = 2
     position: PositionEncodingConfig = field(
         default_factory=lambda: PositionEncodingConfig(kind="fourier", max_resolution=(224, 224))
     )
@@ -56,6 +59,12 @@ class ImagePreprocessorConfig:
             _check(layers == round(layers) and layers >= 1 and self.temporal_downsample == 1,
                    "ImagePreprocessorConfig: prep_type 'conv' downsamples by powers of 4 in space and not in time, "
                    f"got spatial_downsample={self.spatial_downsample}, temporal_downsample={self.temporal_downsample}")
+        if self.prep_type == "conv3x3":
+            pools = self.spatial_downsample.bit_length() - 1
+            _check(2**pools == self.spatial_downsample and pools <= self.stem_layers and self.temporal_downsample == 1,
+                   "ImagePreprocessorConfig: prep_type 'conv3x3' downsamples by a power of 2 up to 2**stem_layers in "
+                   f"space and not in time, got spatial_downsample={self.spatial_downsample}, "
+                   f"stem_layers={self.stem_layers}, temporal_downsample={self.temporal_downsample}")
         if self.prep_type == "conv1x1":
             _check(self.temporal_downsample == 1, "ImagePreprocessorConfig: conv1x1 does not downsample in time")
         _check(self.position.kind != "trainable" or self.position_grid is not None,
@@ -68,7 +77,7 @@ class ImagePreprocessorConfig:
 
     def feature_channels(self, video: bool) -> int:
         """Channels per grid point before positions are attached."""
-        if self.prep_type in ("conv", "conv1x1") or (self.prep_type == "patches" and self.linear_after_patching):
+        if self.prep_type in ("conv", "conv3x3", "conv1x1") or (self.prep_type == "patches" and self.linear_after_patching):
             return self.out_channels
         if self.prep_type == "pixels":
             return self.in_channels
@@ -91,6 +100,9 @@ class ImagePreprocessor(nn.Module):
             self.conv = ConvDownsample(config.in_channels, config.out_channels,
                                        num_layers=round(math.log(config.spatial_downsample, 4)),
                                        use_batchnorm=config.use_batchnorm)
+        elif config.prep_type == "conv3x3":
+            self.conv = ConvStem3x3(config.in_channels, config.out_channels, config.stem_layers,
+                                    config.spatial_downsample, config.use_batchnorm)
         elif config.prep_type == "conv1x1":
             self.conv = nn.Conv2d(config.in_channels, config.out_channels, 1, stride=config.spatial_downsample)
         elif config.prep_type == "patches" and config.linear_after_patching:

@@ -1,0 +1,259 @@
+"""``perceiverkit bench``: the tiny suite runs every workload and agrees with Transformers (the oracle); the
+measurements, reports, CLI and errors behave as documented."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import perceiverkit
+import perceiverkit.checkpoints as checkpoints
+from perceiverkit.benchmark import (
+    SCHEMA,
+    WORKLOADS,
+    BenchOptions,
+    PeakMemory,
+    compact_table,
+    count_flops,
+    load_report,
+    relative_error,
+    run_benchmark,
+    run_workload,
+    stitch_tiles,
+    time_steps,
+)
+from perceiverkit.benchmark import measure
+from perceiverkit.cli import main
+
+from ..conftest import transformers
+
+CPU = torch.device("cpu")
+INFERENCE = [name for name, w in WORKLOADS.items() if w.mode == "infer"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    report = run_benchmark(BenchOptions(scale="tiny", warmup=0, steps=1, progress=False, out=out))
+    return report, out
+
+
+# --- the suite against the oracle -------------------------------------------------------------------------------
+
+def test_every_workload_runs_and_agrees_with_transformers(tiny_run):
+    report, _ = tiny_run
+    assert [r.workload for r in report.results] == list(WORKLOADS)
+    for r in report.results:
+        assert r.error is None, f"{r.workload}: {r.error}"
+        assert r.max_rel_error is not None and r.max_rel_error < 1e-4 and r.agreement_ok, r.workload
+        assert set(r.errors) == ({"loss", "grad_norm"} if r.mode == "train" else {"output"})
+        for impl in (r.ours, r.transformers):
+            assert len(impl.times_ms) == 1 and impl.median_ms == impl.times_ms[0] > 0
+            assert impl.samples_per_s == pytest.approx(r.batch_size / (impl.median_ms / 1000))
+            assert impl.flops_per_step > 0 and impl.peak_memory_bytes is not None
+        assert r.speedup == pytest.approx(r.transformers.median_ms / r.ours.median_ms)
+
+
+def test_flops_show_the_extra_work_of_transformers_mlm_and_equal_work_elsewhere(tiny_run):
+    results = {r.workload: r for r in tiny_run[0].results}
+    train = results["mlm-train"]
+    # Transformers decodes all 40 positions (and their logits); ours decodes only the 6 masked ones.
+    assert train.transformers.flops_per_step > 1.5 * train.ours.flops_per_step
+    for name in INFERENCE:  # the same computation, counted independently on each side
+        ours, theirs = results[name].ours.flops_per_step, results[name].transformers.flops_per_step
+        assert abs(ours - theirs) <= 0.01 * theirs, name
+
+
+@pytest.mark.parametrize("name", ["mlm-train", "vision-conv"])
+def test_a_wrong_weight_is_reported_as_disagreement(monkeypatch, name):
+    """The agreement check is not vacuous: shifting our latents must show up as a large error."""
+    real = checkpoints.from_pretrained
+
+    def broken(*args, **kwargs):
+        model = real(*args, **kwargs)
+        with torch.no_grad():
+            # random, not constant: LayerNorm would remove a constant shift
+            model.perceiver.encoder.latents.add_(torch.randn_like(model.perceiver.encoder.latents))
+        return model
+
+    monkeypatch.setattr(checkpoints, "from_pretrained", broken)
+    result, _ = run_workload(WORKLOADS[name], "tiny", device=CPU, warmup=0, steps=1)
+    assert result.error is None
+    assert result.max_rel_error > 1e-3 and result.agreement_ok is False
+
+
+# --- reports ----------------------------------------------------------------------------------------------------
+
+IMPL_FIELDS = {"median_ms", "mean_ms", "min_ms", "times_ms", "samples_per_s", "peak_memory_bytes", "flops_per_step",
+               "tflops", "fraction_of_peak"}
+RESULT_FIELDS = {"workload", "description", "mode", "setup", "batch_size", "steps", "warmup", "agreement", "errors",
+                 "max_rel_error", "tolerance", "agreement_ok", "speedup", "memory_ratio", "error", "ours",
+                 "transformers"}
+ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dtype", "compile", "scale", "torch", "transformers",
+                      "perceiverkit", "python", "date", "matmul_peak_tflops", "matmul_size", "memory_method"}
+
+
+def test_json_has_the_documented_fields(tiny_run):
+    _, out = tiny_run
+    data = json.loads((out / "bench.json").read_text(encoding="utf-8"))
+    assert data["schema"] == SCHEMA
+    env = data["environment"]
+    assert ENVIRONMENT_FIELDS <= set(env)
+    assert env["device"] == "cpu" and env["scale"] == "tiny" and env["transformers"] == transformers.__version__
+    assert env["perceiverkit"] == perceiverkit.__version__ and env["matmul_peak_tflops"] > 0
+    assert data["options"]["steps"] == 1 and data["options"]["warmup"] == 0
+    assert len(data["results"]) == len(WORKLOADS)
+    for row in data["results"]:
+        assert set(row) == RESULT_FIELDS
+        assert set(row["ours"]) == set(row["transformers"]) == IMPL_FIELDS
+        assert row["ours"]["tflops"] == pytest.approx(row["ours"]["flops_per_step"] / row["ours"]["median_ms"] / 1e9)
+    assert load_report(out).to_dict() == data  # and it reads back
+
+
+def test_markdown_has_a_header_and_one_row_per_workload(tiny_run):
+    report, out = tiny_run
+    text = (out / "bench.md").read_text(encoding="utf-8")
+    for fact in ("device: cpu", "torch ", "transformers ", "perceiverkit ", "date: ", "matmul peak: "):
+        assert fact in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| workload")]
+    assert [row.split(" | ")[0] for row in rows] == [f"| {n} ({WORKLOADS[n].mode})" for n in WORKLOADS]
+    assert all(row.count(" | ") == 13 for row in rows)  # 14 columns
+    compact = compact_table(report.results).splitlines()
+    assert len(compact) == 2 + len(WORKLOADS)
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+def test_cli_bench_prints_and_writes_the_table(tmp_path, capsys):
+    args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer,vision-conv", "--steps", "1", "--warmup", "0",
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| mlm-infer (infer) |" in out and "| vision-conv (infer) |" in out and "vision-learned" not in out
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert [r["workload"] for r in data["results"]] == ["mlm-infer", "vision-conv"]
+    assert all(r["error"] is None and r["agreement_ok"] for r in data["results"])
+
+
+def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
+    assert main(["bench", "--scale", "tiny", "--workloads", "mlm-infer", "vision-nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("perceiverkit bench: error:") and "vision-nope" in err
+    assert all(name in err for name in WORKLOADS)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(steps=0), "steps >= 1"), (dict(warmup=-1), "warmup >= 0"), (dict(batch_size=0), "batch size"),
+    (dict(dtype="fp16"), "dtype"), (dict(scale="huge"), "scale"), (dict(device="tpu"), "device"),
+    (dict(compile=True, warmup=0), "compile needs warmup >= 1"),
+])
+def test_bad_options_are_rejected_before_any_work(options, message):
+    with pytest.raises(ValueError, match=message):
+        BenchOptions(**options).resolve()
+
+
+def test_defaults_follow_the_scale_and_compile_always_warms_up():
+    assert BenchOptions(scale="cpu").resolve() == ("cpu", 0, 1)
+    assert BenchOptions(scale="cpu", compile=True).resolve() == ("cpu", 1, 1)
+    assert BenchOptions(scale="tiny", steps=5).resolve() == ("tiny", 1, 5)
+    assert BenchOptions().resolve()[0] == "cpu"  # on a CPU device
+
+
+# --- the workloads are the published ones -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_full_and_cpu_scales_build_the_published_architectures(name):
+    workload = WORKLOADS[name]
+    with torch.device("meta"):  # shapes only
+        expected = perceiverkit.create_model(workload.preset).num_parameters()
+        for scale in ("full", "cpu"):
+            case = workload.case(scale)
+            theirs = getattr(transformers, case.hf_class)(transformers.PerceiverConfig(**case.hf_config))
+            assert sum(p.numel() for p in theirs.parameters()) == expected, scale
+
+
+def test_full_scale_inputs_follow_the_published_setups():
+    gen = torch.Generator().manual_seed(0)
+    mlm = WORKLOADS["mlm-train"].case("full").make_inputs(gen)
+    assert mlm["input_ids"].shape == (64, 2048) and mlm["output_points"].shape == (64, 307)  # 15 % of 2048
+    masked = mlm["labels"] != -100
+    assert masked.sum(1).tolist() == [307] * 64
+    assert bool((mlm["input_ids"][masked] == perceiverkit.ByteTokenizer.mask_token_id).all())
+    # Transformers' documented multimodal example: the first of 128 chunks = 6272 pixels, 15 audio patches.
+    multimodal = WORKLOADS["multimodal"].case("full", batch_size=1).make_inputs(gen)
+    assert multimodal["inputs"]["image"].shape == (1, 16, 3, 224, 224)
+    assert multimodal["inputs"]["audio"].shape == (1, 30720, 1)
+    assert len(multimodal["points"]["image"]) == 6272 and len(multimodal["points"]["audio"]) == 15
+    assert WORKLOADS["flow-436x1024"].case("full").setup == "1 pair(s) 436×1024, 6 tiles of 368×496"
+    assert WORKLOADS["vision-fourier"].case("full").batch_size == 64
+
+
+# --- measurement helpers ----------------------------------------------------------------------------------------
+
+def test_stitched_tiles_reassemble_the_frame():
+    # If every tile's "flow" is its own pixels, blending the overlapping tiles must give back the frame.
+    frames = torch.rand(2, 2, 27, 20, 30)
+    stitched = stitch_tiles(lambda tile: tile[:, 0, :2].permute(0, 2, 3, 1), frames, (12, 16), 3)
+    torch.testing.assert_close(stitched, frames[:, 0, :2].permute(0, 2, 3, 1))
+    with pytest.raises(ValueError, match="smaller than a 12×16 tile"):
+        stitch_tiles(lambda tile: tile, torch.rand(1, 2, 27, 10, 30), (12, 16), 3)
+
+
+def test_flop_count_of_a_matmul_is_2mnk():
+    a, b = torch.randn(32, 48), torch.randn(48, 16)
+    assert count_flops(lambda: a @ b)[1] == 2 * 32 * 48 * 16
+
+
+def test_fused_attention_counts_like_explicit_matmuls():
+    q, k, v = torch.randn(2, 4, 10, 8), torch.randn(2, 4, 12, 8), torch.randn(2, 4, 12, 6)
+
+    def explicit(q, k, v):
+        return ((q @ k.transpose(-1, -2)) * 8**-0.5).softmax(-1) @ v
+
+    with torch.no_grad():
+        fused = count_flops(lambda: F.scaled_dot_product_attention(q, k, v))[1]
+        plain = count_flops(lambda: explicit(q, k, v))[1]
+    assert fused == plain == 2 * 2 * 4 * 10 * 12 * (8 + 6)
+    for t in (q, k, v):
+        t.requires_grad_()
+    fused_train = count_flops(lambda: F.scaled_dot_product_attention(q, k, v).sum().backward())[1]
+    plain_train = count_flops(lambda: explicit(q, k, v).sum().backward())[1]
+    assert fused_train == plain_train == 3 * fused
+
+
+@pytest.mark.parametrize("high_water_mark", [True, False], ids=["VmHWM", "sampled"])
+def test_cpu_peak_memory_sees_a_transient_allocation(monkeypatch, high_water_mark):
+    if measure.resident_bytes() is None:
+        pytest.skip("no way to read resident memory here")
+    if not high_water_mark:
+        monkeypatch.setattr(measure, "_reset_high_water_mark", lambda: False)
+    size = 128 * 2**20
+    with PeakMemory(CPU) as memory:
+        block = torch.ones(size // 4)  # written, so resident
+        time.sleep(0.05)  # long enough for the sampler
+        del block
+    assert memory.method.startswith("VmHWM" if high_water_mark else "VmRSS")
+    assert 0.9 * size <= memory.peak_bytes < 2 * size
+
+
+def test_time_steps_times_each_call():
+    calls = []
+    timing = time_steps(lambda: calls.append(time.sleep(0.01)) or len(calls), 3, CPU, keep_first=True)
+    assert len(calls) == 3 and len(timing.times_s) == 3 and timing.first_output == 1
+    assert all(t >= 0.009 for t in timing.times_s) and timing.median_s >= 0.009
+    with pytest.raises(ValueError, match="at least 1"):
+        time_steps(lambda: None, 0, CPU)
+
+
+def test_relative_error_is_max_difference_over_max_reference():
+    assert relative_error(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 4.0])) == 0.5
+    pair = {"a": torch.tensor([1.0]), "b": torch.tensor([2.0, 2.0])}
+    assert relative_error({"a": torch.tensor([1.0]), "b": torch.tensor([2.0, 3.0])}, pair) == 0.5
+    with pytest.raises(ValueError, match="shape"):
+        relative_error(torch.zeros(2), torch.zeros(3))
+    with pytest.raises(ValueError, match="keys"):
+        relative_error({"a": torch.zeros(1)}, pair)
