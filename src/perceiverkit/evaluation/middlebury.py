@@ -66,17 +66,22 @@ class FlowEvaluation:
 
 @torch.no_grad()
 def evaluate_flow_on_motorcycle(
-    model: OpticalFlow, scale: float = 1.0, figure: str | Path | None = None, tile_batch_size: int = 4
-) -> FlowEvaluation:
-    """EPE of ``model``'s left→right flow on the motorcycle pair at ``scale``; optionally save a figure."""
+    model: OpticalFlow, scale: float = 1.0, figure: str | Path | None = None, tile_batch_size: int = 4,
+    return_flow: bool = False,
+) -> FlowEvaluation | tuple[FlowEvaluation, np.ndarray]:
+    """EPE of ``model``'s left→right flow on the motorcycle pair at ``scale``; optionally save a figure.
+
+    With ``return_flow`` also returns the predicted flow ``(H, W, 2)`` in pixels.
+    """
     pair = load_motorcycle(scale)
     frames = torch.from_numpy(np.stack([pair.left, pair.right])).permute(0, 3, 1, 2)[None].float()
     flow = model(frames.to(next(model.parameters()).device), tile_batch_size=tile_batch_size).flow[0].cpu().numpy()
     if figure is not None:
         save_flow_figure((pair.left, pair.right), flow, figure, ground_truth=pair.flow, valid=pair.valid)
     height, width = pair.valid.shape
-    return FlowEvaluation(
+    evaluation = FlowEvaluation(
         epe=average_endpoint_error(flow, pair.flow, pair.valid),
         zero_flow_epe=average_endpoint_error(np.zeros_like(flow), pair.flow, pair.valid),
         height=height, width=width, valid_fraction=float(pair.valid.mean()),
     )
+    return (evaluation, flow) if return_flow else evaluation

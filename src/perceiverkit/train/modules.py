@@ -94,11 +94,29 @@ class ClassificationModule(PerceiverModule):
 
 
 class OpticalFlowModule(PerceiverModule):
-    """End-point error on a random subset of ``num_points`` valid pixels per example (all pixels in validation)."""
+    """End-point error on a random subset of ``num_points`` valid pixels per example (all pixels in validation).
 
-    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int, num_points: int = 2048) -> None:
+    With ``middlebury_scale`` each validation also measures the EPE on the real Middlebury 2014 motorcycle
+    pair resized by that factor (``val/middlebury_epe``; zero flow scores ``val/middlebury_zero_epe``).
+    """
+
+    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int, num_points: int = 2048,
+                 middlebury_scale: float | None = None) -> None:
         super().__init__(model, optim, total_steps)
         self.num_points = num_points
+        if middlebury_scale is not None and not 0 < middlebury_scale <= 1:
+            raise ValueError(f"task_options.middlebury_scale must lie in (0, 1], got {middlebury_scale}")
+        self.middlebury_scale = middlebury_scale
+
+    def on_validation_epoch_end(self) -> None:
+        if self.middlebury_scale is None or self.trainer.sanity_checking:
+            return
+        from ..evaluation.middlebury import evaluate_flow_on_motorcycle
+
+        result = evaluate_flow_on_motorcycle(self.model, self.middlebury_scale)
+        assert not isinstance(result, tuple)
+        self.log("val/middlebury_epe", result.epe, prog_bar=True, sync_dist=False)
+        self.log("val/middlebury_zero_epe", result.zero_flow_epe, sync_dist=False)
 
     def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         frames, target, valid = batch["frames"], batch["flow"], batch["valid"]

@@ -3,6 +3,7 @@
 from .curves import plot_curves, read_metrics
 from .flow import FIGURE_MARGIN, average_endpoint_error, endpoint_error, flow_to_color, save_flow_png
 from .flow_figure import flow_figure, save_flow_figure
+from .grid import save_labelled_grid
 from .video import save_comparison_gif, save_frame_grid
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "save_flow_figure",
     "save_flow_png",
     "save_frame_grid",
+    "save_labelled_grid",
 ]
