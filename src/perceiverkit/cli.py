@@ -157,7 +157,7 @@ def _cmd_convert(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
-    run_demo(args.output)
+    run_demo(args.output, args.models, args.fashion_mnist_limit)
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
@@ -260,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="a short offline tour of the library")
     p.add_argument("--output", default="demo-output", help="folder for the demo's files (default demo-output)")
+    p.add_argument("--models", default="models", help="folder of the shipped models (default models)")
+    p.add_argument("--fashion-mnist-limit", type=int, default=None,
+                   help="classify only the first N Fashion-MNIST test images (default: all 10,000)")
     p.set_defaults(run=_cmd_demo)
     return parser
 

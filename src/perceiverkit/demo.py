@@ -1,59 +1,121 @@
-"""``make demo``: an offline tour — tokenizer, the full-size language preset, the generic model, a checkpoint
-round trip. Until trained models ship with the package, the models here have random weights."""
+"""``make demo``: an offline tour with the small models shipped in ``models/``.
+
+1. fill-mask with the byte-level masked language model,
+2. the Fashion-MNIST classifier on the test images (accuracy printed, a grid of predictions saved),
+3. optical flow on the Middlebury 2014 motorcycle pair (EPE against the ground truth, zero flow and OpenCV's
+   Farnebäck method; colour PNG and a figure saved),
+4. the presets of DeepMind's published checkpoints and a model assembled for a new modality.
+
+Everything goes to ``demo-output/`` (pictures and ``summary.json``).
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from .checkpoints import from_pretrained
 from .config import DecoderConfig, EncoderConfig, PositionEncodingConfig
 from .decoders import CrossAttentionDecoder
 from .encoder import PerceiverEncoder
 from .model import PerceiverIO
-from .tasks import PRESETS, TASKS, create_model
-from .tokenizer import ByteTokenizer
+from .tasks import PRESETS, TASKS
+
+#: The shipped models, by role: folder names under ``models/``.
+SHIPPED_MODELS = {"mlm": "byte-mlm", "fashion_mnist": "fashion-mnist-classifier", "flow": "optical-flow-small"}
+#: The resolution the shipped flow model is evaluated at (a fraction of skimage's 741×500 pair).
+FLOW_DEMO_SCALE = 0.125
+FILL_MASK_TEXTS = (
+    "The quick brown fox jumps over the la[MASK][MASK] dog.",
+    "a member of the genus Canis that has been dom[MASK][MASK]ticated",
+    "Perceiver IO reads any modality: b[MASK]tes, pixels and audio.",
+    "a hacker is a person who enjoys explorin[MASK] the details of programs",
+)
 
 
 def _section(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 70 - len(title)))
 
 
-def run_demo(output: str | Path = "demo-output") -> None:
-    torch.manual_seed(0)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+def _load(models: Path, role: str) -> Any:
+    where = models / SHIPPED_MODELS[role]
+    if not where.is_dir():
+        raise FileNotFoundError(f"the shipped model {where} is missing; run the demo from the repository root "
+                                "or pass --models DIR")
+    return from_pretrained(where).eval()
 
-    _section("Byte tokenizer")
-    tokenizer = ByteTokenizer()
-    texts = ["Perceiver IO reads any modality.", "Bytes: héllo 🙂 [MASK][MASK]"]
-    batch = tokenizer(texts, padding=True)
-    print(f"input_ids {tuple(batch.input_ids.shape)}  attention_mask {tuple(batch.attention_mask.shape)}")
-    print("first ids:", batch.input_ids[1, :12].tolist())
-    print("decoded:  ", tokenizer.decode(batch.input_ids[1], skip_special_tokens=True))
 
-    _section("Presets")
+def fill_mask_section(models: Path) -> dict[str, Any]:
+    from .pipelines.fill_mask import FillMask
+
+    fill = FillMask(_load(models, "mlm"), top_k=3)
+    results = fill(list(FILL_MASK_TEXTS))
+    for text, result in zip(FILL_MASK_TEXTS, results, strict=True):
+        print(f"  {text}\n→ {result.text}   (top 3 per mask: {result.candidates})")
+    return {"texts": list(FILL_MASK_TEXTS), "filled": [r.text for r in results]}
+
+
+def fashion_mnist_section(models: Path, out: Path, limit: int | None, batch_size: int = 500) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from .datasets.fashion_mnist import FashionMNIST
+    from .viz.grid import save_labelled_grid
+
+    model = _load(models, "fashion_mnist")
+    test = FashionMNIST("test")
+    count = len(test) if limit is None else min(limit, len(test))
+    images = torch.stack([test[i][0] for i in range(count)])
+    labels = test.labels[:count]
+    predictions = []
+    with torch.inference_mode():
+        for start in tqdm(range(0, count, batch_size), desc="Fashion-MNIST test", unit="batch"):
+            predictions.append(model(images[start:start + batch_size]).logits.argmax(-1))
+    predicted = torch.cat(predictions)
+    accuracy = float((predicted == labels).float().mean())
+    print(f"accuracy on {count:,} Fashion-MNIST test images: {accuracy:.2%}")
+    names = model.config.labels or test.classes
+    grid = save_labelled_grid(
+        test.images[:32].numpy(), [names[int(p)] for p in predicted[:32]], [bool(p == t) for p, t in
+                                                                            zip(predicted[:32], labels[:32])],
+        out / "fashion-mnist-predictions.png")
+    print(f"wrote {grid} (green = correct, red = wrong)")
+    return {"images": count, "accuracy": accuracy, "picture": grid.name}
+
+
+def flow_section(models: Path, out: Path) -> dict[str, Any]:
+    from .evaluation.middlebury import evaluate_flow_on_motorcycle, load_motorcycle
+    from .viz.flow import average_endpoint_error, save_flow_png
+
+    model = _load(models, "flow")
+    figure = out / "middlebury-flow-figure.png"
+    evaluation, flow = evaluate_flow_on_motorcycle(model, FLOW_DEMO_SCALE, figure=figure, return_flow=True)
+    save_flow_png(flow, out / "middlebury-flow.png")
+    summary: dict[str, Any] = {"width": evaluation.width, "height": evaluation.height, "epe": evaluation.epe,
+                               "zero_flow_epe": evaluation.zero_flow_epe}
+    print(evaluation)
+    try:
+        from .evaluation.baselines import farneback_flow
+    except ImportError:  # OpenCV is optional
+        print("OpenCV is not installed: no Farnebäck comparison")
+    else:
+        pair = load_motorcycle(FLOW_DEMO_SCALE)
+        summary["farneback_epe"] = average_endpoint_error(farneback_flow(pair.left, pair.right), pair.flow,
+                                                          pair.valid)
+        print(f"OpenCV Farnebäck on the same input: EPE {summary['farneback_epe']:.3f} px")
+    print(f"wrote {out / 'middlebury-flow.png'} and {figure}")
+    return summary
+
+
+def architecture_section() -> None:
     for preset in PRESETS.values():
         with torch.device("meta"):
             count = TASKS[preset.task](preset.make_config()).num_parameters()
         print(f"{preset.name:<24} {preset.task:<18} {count:>13,} parameters  ({preset.hub_id})")
-
-    _section("language-perceiver, randomly initialised")
-    start = time.perf_counter()
-    model = create_model("language-perceiver").eval()
-    print(f"built {model.num_parameters():,} parameters in {time.perf_counter() - start:.1f} s")
-    with torch.no_grad():
-        start = time.perf_counter()
-        out_mlm = model(**batch)
-    print(f"logits {tuple(out_mlm.logits.shape)} (batch, input length, vocabulary) "
-          f"latents {tuple(out_mlm.last_hidden_state.shape)} in {time.perf_counter() - start:.2f} s")
-    with torch.no_grad():
-        masked = model(**batch, output_points=torch.tensor([3, 7])).logits
-    print(f"decoding only positions 3 and 7: logits {tuple(masked.shape)}")
-    del model
-
-    _section("Assembling a model for a new modality")
     encoder = PerceiverEncoder(EncoderConfig(num_latents=32, d_latents=64, num_self_attends_per_block=2,
                                              num_self_attention_heads=4, num_cross_attention_heads=1),
                                input_channels=3)
@@ -68,15 +130,28 @@ def run_demo(output: str | Path = "demo-output") -> None:
     with torch.no_grad():
         encoded = generic.encode(points)
         chunk, _ = generic.decode(encoded, output_points=torch.arange(64))
-    print(f"1000 points → latents {tuple(encoded.latents.shape)} → first 64 of 256 outputs {tuple(chunk.shape)}")
+    print(f"a new modality: 1000 points → latents {tuple(encoded.latents.shape)} → first 64 of 256 outputs "
+          f"{tuple(chunk.shape)}")
 
-    _section("Checkpoint round trip")
-    small = create_model("language-perceiver", max_position_embeddings=64,
-                         encoder=EncoderConfig(num_latents=16, d_latents=64, num_self_attends_per_block=2,
-                                               qk_channels=32, v_channels=64)).eval()
-    path = small.save_pretrained(out / "tiny-mlm")
-    reloaded = TASKS[small.task].from_pretrained(path)
-    ids = tokenizer("round trip", return_tensors="pt").input_ids
-    with torch.no_grad():
-        same = torch.equal(small(ids).logits, reloaded(ids).logits)
-    print(f"saved to {path} ({sorted(p.name for p in path.iterdir())}); identical logits after reload: {same}")
+
+def run_demo(output: str | Path = "demo-output", models: str | Path = "models",
+             fashion_mnist_limit: int | None = None) -> dict[str, Any]:
+    """Run the tour; returns (and writes to ``output/summary.json``) what it measured."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    out, models = Path(output), Path(models)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    summary: dict[str, Any] = {}
+    _section("Fill-mask with the shipped byte-level MLM")
+    summary["fill_mask"] = fill_mask_section(models)
+    _section("Fashion-MNIST with the shipped classifier")
+    summary["fashion_mnist"] = fashion_mnist_section(models, out, fashion_mnist_limit)
+    _section(f"Optical flow on the Middlebury motorcycle pair (scale {FLOW_DEMO_SCALE})")
+    summary["flow"] = flow_section(models, out)
+    _section("DeepMind's published architectures, and a model for a new modality")
+    architecture_section()
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nsummary: {out / 'summary.json'} ({summary['seconds']} s)")
+    return summary

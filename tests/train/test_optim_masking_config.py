@@ -90,7 +90,7 @@ def test_overrides_and_errors(tmp_path):
 
 
 def test_sinusoidal_position_init_keeps_scale_and_makes_neighbours_similar():
-    from perceiverkit.train.run import sinusoidal_position_init
+    from perceiverkit.train.init_schemes import sinusoidal_position_init
     from perceiverkit.tasks.text import MaskedLanguageModel, MaskedLanguageModelConfig
     from perceiverkit.config import EncoderConfig
 
@@ -106,3 +106,37 @@ def test_sinusoidal_position_init_keeps_scale_and_makes_neighbours_similar():
         similarity = unit @ unit.T
         # neighbouring positions are more alike than distant ones (random tables have no such order)
         assert similarity.diagonal(1).mean() > similarity.diagonal(16).mean() + 0.2
+
+
+def test_local_attention_init_starts_with_local_cross_attention():
+    from perceiverkit.config import EncoderConfig
+    from perceiverkit.tasks.text import MaskedLanguageModel, MaskedLanguageModelConfig
+    from perceiverkit.train.init_schemes import local_attention_init
+
+    def attention_distance(model):
+        ids = torch.randint(6, 262, (4, 32), generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            out = model(ids, output_attentions=True)
+        encoder, decoder = (w.mean(dim=(0, 1)) for w in out.cross_attentions)  # (queries, keys)
+        positions = torch.arange(32, dtype=torch.float32)
+        # mean distance between a query's own position and where its attention goes
+        enc = (encoder * (positions[None, :] - positions[::2, None]).abs()).sum(-1).mean()
+        dec = (decoder * (positions[:, None] - positions[None, ::2]).abs()).sum(-1).mean()
+        return float(enc), float(dec)
+
+    config = MaskedLanguageModelConfig(max_position_embeddings=32, d_model=64, decoder_num_heads=4, encoder=EncoderConfig(
+        num_latents=16, d_latents=64, num_self_attends_per_block=1, num_cross_attention_heads=4))
+    torch.manual_seed(0)
+    plain = MaskedLanguageModel(config).eval()
+    local = MaskedLanguageModel(config).eval()
+    local_attention_init(local)
+    # uniform attention over 32 positions is ~10.7 positions away on average; local init attends within a few
+    assert max(attention_distance(plain)) > 8
+    assert max(attention_distance(local)) < 4
+
+
+def test_local_attention_init_rejects_other_models():
+    from perceiverkit.train.init_schemes import local_attention_init
+
+    with pytest.raises(ConfigError, match="masked-lm"):
+        local_attention_init(torch.nn.Linear(2, 2))

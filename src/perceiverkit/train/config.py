@@ -36,10 +36,9 @@ class ModelSpec:
     """Which model to train: a ``preset`` name, a task ``config`` dict (fields of the task's config dataclass),
     or ``init_from`` a checkpoint (fine-tuning; weights whose names and shapes match are copied).
 
-    ``position_init="sinusoidal"`` starts learned 1-D position tables (text positions, decoder queries) from
-    sine/cosine waves instead of noise: nearby positions then start out similar, which lets the latents learn to
-    gather neighbourhoods far sooner than from random tables (a byte MLM otherwise sits for thousands of steps
-    at the unigram loss).
+    ``position_init`` picks a starting point from :mod:`perceiverkit.train.init_schemes`: ``"sinusoidal"``
+    position tables, or ``"local"`` cross-attention for byte MLMs (latents start out gathering neighbourhoods of
+    positions, which shortens the long unigram-loss plateau of a Perceiver MLM trained from scratch).
 
     ``compile`` compiles the model's forward with :func:`torch.compile` using ``compile_backend`` (``inductor``
     generates kernels; ``eager`` or ``aot_eager`` only trace, which is quick and useful to check a model
@@ -52,7 +51,7 @@ class ModelSpec:
     compile_backend: str = "inductor"
     compile_fullgraph: bool = False
     activation_checkpointing: bool = False
-    position_init: Literal["random", "sinusoidal"] = "random"
+    position_init: Literal["random", "sinusoidal", "local"] = "random"
 
 
 @dataclass

@@ -11,12 +11,11 @@ from typing import Any
 import torch
 
 from ..config import ConfigError, config_from_dict, config_to_dict
-from ..layers.position import TrainablePositionEncoding
-from ..processors.text import TextPreprocessor
 from ..tasks import PRESETS, TASKS, TaskModel, preset_config
 from .callbacks import RandomStateCheckpoint, SaveOnSigterm
 from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig, dump_train_config
+from .init_schemes import POSITION_INITS
 from .datamodules import DATA_SOURCES, PerceiverDataModule
 from .modules import MODULES, PerceiverModule
 
@@ -70,43 +69,14 @@ def build_model(config: TrainConfig) -> TaskModel:
         if not copied:
             raise ConfigError(f"no weights of {spec.init_from} fit the {task} model")
         print(f"initialised {len(copied)} tensors from {spec.init_from}; {len(kept)} keep their initialisation")
-    if spec.position_init == "sinusoidal":
-        sinusoidal_position_init(model)
+    if spec.position_init in POSITION_INITS:
+        POSITION_INITS[spec.position_init](model)
     elif spec.position_init != "random":
-        raise ConfigError(f"model.position_init must be 'random' or 'sinusoidal', got {spec.position_init!r}")
+        raise ConfigError(f"model.position_init must be one of {['random', *POSITION_INITS]}, "
+                          f"got {spec.position_init!r}")
     if spec.activation_checkpointing:
         model.perceiver.encoder.gradient_checkpointing = True
     return model
-
-
-def sinusoid_table(length: int, channels: int) -> torch.Tensor:
-    """``(length, channels)`` sine/cosine waves of geometrically spaced wavelengths (unit RMS)."""
-    position = torch.arange(length, dtype=torch.float64)[:, None]
-    frequency = torch.exp(-math.log(10000.0) * torch.arange(0, channels, 2, dtype=torch.float64) / channels)
-    table = torch.zeros(length, channels, dtype=torch.float64)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency)[:, : channels // 2]
-    return (table * math.sqrt(2.0)).float()
-
-
-def sinusoidal_position_init(model: torch.nn.Module) -> int:
-    """Re-initialise every learned 1-D position table with :func:`sinusoid_table`, keeping each table's RMS.
-
-    Returns how many tables were changed. Grids of two or more dimensions keep their initialisation.
-    """
-    changed = 0
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, TrainablePositionEncoding) and len(module.index_dims) == 1:
-                table = module.embeddings
-            elif isinstance(module, TextPreprocessor):
-                table = module.position_embedding.weight
-            else:
-                continue
-            rms = table.pow(2).mean().sqrt()
-            table.copy_(sinusoid_table(*table.shape) * rms)
-            changed += 1
-    return changed
 
 
 @dataclass
