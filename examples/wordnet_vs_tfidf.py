@@ -43,11 +43,12 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="score this trained model instead of training one")
     args = parser.parse_args()
 
-    train_split, test_split = WordNetLexnames("train"), WordNetLexnames("test")
-    if args.model is None:
-        from perceiverkit.train import load_train_config, train
+    from perceiverkit.train import load_train_config, train
 
-        config = load_train_config(None, args.config, args.set)
+    config = load_train_config(None, args.config, args.set)
+    # the split the training run validated on is cut by the run's seed: score both methods on its test part
+    train_split, test_split = WordNetLexnames("train", seed=config.seed), WordNetLexnames("test", seed=config.seed)
+    if args.model is None:
         model_dir, output = train(config).model_dir, Path(config.output_dir)
     else:
         model_dir, output = Path(args.model), Path(args.model).parent

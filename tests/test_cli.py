@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -42,8 +45,16 @@ def test_missing_checkpoint_is_a_one_line_error(capsys):
     assert err.count("\n") == 1 and "/definitely/not/here" in err
 
 
-@pytest.mark.slow
 def test_demo_runs(tmp_path, capsys):
-    assert main(["demo", "--output", str(tmp_path)]) == 0
+    """The tour with the shipped models: their measured quality is in summary.json and the pictures exist."""
+    models = Path(__file__).parents[1] / "models"
+    assert main(["demo", "--output", str(tmp_path), "--models", str(models), "--fashion-mnist-limit", "1000"]) == 0
     out = capsys.readouterr().out
-    assert "201,108,230" in out and "identical logits after reload: True" in out
+    assert "201,108,230" in out and "accuracy on 1,000 Fashion-MNIST test images" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["fashion_mnist"]["accuracy"] > 0.85  # the shipped classifier, not random weights (10 %)
+    # the shipped flow model is an early checkpoint: at least no worse than predicting no motion
+    assert summary["flow"]["epe"] < summary["flow"]["zero_flow_epe"]
+    assert all("[MASK]" not in text for text in summary["fill_mask"]["filled"])
+    for name in ("fashion-mnist-predictions.png", "middlebury-flow.png", "middlebury-flow-figure.png"):
+        assert (tmp_path / name).stat().st_size > 1000

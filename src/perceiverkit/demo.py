@@ -30,11 +30,14 @@ from .tasks import PRESETS, TASKS
 SHIPPED_MODELS = {"mlm": "byte-mlm", "fashion_mnist": "fashion-mnist-classifier", "flow": "optical-flow-small"}
 #: The resolution the shipped flow model is evaluated at (a fraction of skimage's 741×500 pair).
 FLOW_DEMO_SCALE = 0.125
+#: Short texts: the shipped MLM reads 32-byte windows (30 bytes plus [CLS] and [SEP]).
 FILL_MASK_TEXTS = (
-    "The quick brown fox jumps over the la[MASK][MASK] dog.",
-    "a member of the genus Canis that has been dom[MASK][MASK]ticated",
-    "Perceiver IO reads any modality: b[MASK]tes, pixels and audio.",
-    "a hacker is a person who enjoys explorin[MASK] the details of programs",
+    "a computer prog[MASK]am",
+    "the capital of Fr[MASK]nce",
+    "a hacker who [MASK]rites code",
+    "the state of being h[MASK]ppy",
+    "a person who w[MASK][MASK]ks hard",
+    "The quick brown fox jum[MASK]s.",
 )
 
 

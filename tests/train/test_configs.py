@@ -18,6 +18,8 @@ def test_config_trains_two_steps(tmp_path, path):
                  "trainer.val_check_interval=2", "trainer.check_val_every_n_epoch=null", "trainer.limit_val_batches=1",
                  "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "data.batch_size=2"]
     config = load_train_config(None, path, overrides)
+    if config.model.init_from and not Path(config.model.init_from).exists():
+        config.model.init_from = None  # a stage-2 config whose stage-1 run is not here: train from scratch
     result = train(config)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert any(name.startswith("val/") for name in metrics), metrics
