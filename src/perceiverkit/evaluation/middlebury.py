@@ -68,12 +68,14 @@ class FlowEvaluation:
 def evaluate_flow_on_motorcycle(
     model: OpticalFlow, scale: float = 1.0, figure: str | Path | None = None, tile_batch_size: int = 4,
     return_flow: bool = False,
+    pair: MotorcyclePair | None = None,
 ) -> FlowEvaluation | tuple[FlowEvaluation, np.ndarray]:
     """EPE of ``model``'s left→right flow on the motorcycle pair at ``scale``; optionally save a figure.
 
-    With ``return_flow`` also returns the predicted flow ``(H, W, 2)`` in pixels.
+    With ``return_flow`` also returns the predicted flow ``(H, W, 2)`` in pixels. Pass ``pair`` (from
+    :func:`load_motorcycle` at the same ``scale``) to reuse a pair already loaded for other methods.
     """
-    pair = load_motorcycle(scale)
+    pair = load_motorcycle(scale) if pair is None else pair
     frames = torch.from_numpy(np.stack([pair.left, pair.right])).permute(0, 3, 1, 2)[None].float()
     flow = model(frames.to(next(model.parameters()).device), tile_batch_size=tile_batch_size).flow[0].cpu().numpy()
     if figure is not None:
