@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         env = report.environment
         peak = env.get("matmul_peak_tflops")
-        print(f"{env['device_name']}: {env['dtype']}, ours compiled: {env['compile']}, scale {env['scale']}, "
+        dtype = env["dtype"] if env.get("reference_dtype", env["dtype"]) == env["dtype"] else \
+            f"ours {env['dtype']} vs Transformers {env['reference_dtype']}"
+        print(f"{env['device_name']}: {dtype}, ours compiled: {env['compile']}, scale {env['scale']}, "
               f"matmul peak {'—' if peak is None else f'{peak:.3g}'} TFLOP/s, torch {env['torch']}, "
               f"transformers {env['transformers']}")
         print(compact_table(report.results))

@@ -164,7 +164,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from .benchmark import BenchOptions, run_benchmark, to_markdown
 
     report = run_benchmark(BenchOptions(
-        device=args.device, dtype=args.dtype, scale=args.scale, workloads=args.workloads, batch_size=args.batch_size,
+        device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype, scale=args.scale, workloads=args.workloads, batch_size=args.batch_size,
         steps=args.steps, warmup=args.warmup, compile=args.compile, out=args.out))
     print(to_markdown(report))
     if args.out:
@@ -244,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time ours against Transformers on identical weights (needs transformers)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default %(default)s)")
-    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 = autocast for both (default fp32)")
+    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="bf16/fp16 = autocast for both (default fp32; fp16 has no loss scaling: inference)")
+    p.add_argument("--reference-dtype", choices=["fp32", "bf16", "fp16"],
+                   help="Transformers' precision when it should differ from --dtype (e.g. --dtype bf16 "
+                        "--reference-dtype fp32: ours in bf16 against Transformers' fp32 path)")
     p.add_argument("--scale", choices=["full", "cpu", "tiny"],
                    help="full: published sizes and batches; cpu: batch 1 for a few cores; tiny: test models "
                         "(default: full on cuda, cpu on cpu)")

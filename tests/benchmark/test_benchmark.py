@@ -93,7 +93,7 @@ IMPL_FIELDS = {"median_ms", "mean_ms", "min_ms", "times_ms", "samples_per_s", "p
 RESULT_FIELDS = {"workload", "description", "mode", "setup", "batch_size", "steps", "warmup", "agreement", "errors",
                  "max_rel_error", "tolerance", "agreement_ok", "speedup", "memory_ratio", "error", "ours",
                  "transformers"}
-ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dtype", "compile", "scale", "torch", "transformers",
+ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dtype", "reference_dtype", "compile", "scale", "torch", "transformers",
                       "perceiverkit", "python", "date", "matmul_peak_tflops", "matmul_size", "memory_method"}
 
 
@@ -139,6 +139,23 @@ def test_cli_bench_prints_and_writes_the_table(tmp_path, capsys):
     assert all(r["error"] is None and r["agreement_ok"] for r in data["results"])
 
 
+@pytest.mark.parametrize("dtype, agrees", [("fp16", True), ("bf16", False)])
+def test_half_precision_against_an_fp32_reference_is_judged_by_the_one_percent_rule(tmp_path, capsys, dtype,
+                                                                                     agrees):
+    # Ours under autocast, Transformers in fp32: the error is half-precision rounding, above fp32's 1e-4. On
+    # this tiny random flow model fp16 (10-bit mantissa) lands at about 0.2 %, bf16 (7-bit) at about 1.4 %:
+    # the 1 % rule must tell them apart.
+    args = ["bench", "--scale", "tiny", "--workloads", "flow-368x496", "--steps", "1", "--warmup", "0",
+            "--dtype", dtype, "--reference-dtype", "fp32", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert f"dtype: ours {dtype} (autocast), Transformers fp32" in capsys.readouterr().out
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert data["environment"]["dtype"] == dtype and data["environment"]["reference_dtype"] == "fp32"
+    (row,) = data["results"]
+    assert row["error"] is None and row["tolerance"] == 1e-2
+    assert row["max_rel_error"] > 1e-4 and row["agreement_ok"] is agrees
+
+
 def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     assert main(["bench", "--scale", "tiny", "--workloads", "mlm-infer", "vision-nope"]) == 2
     err = capsys.readouterr().err.strip()
@@ -148,7 +165,7 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
 
 @pytest.mark.parametrize("options, message", [
     (dict(steps=0), "steps >= 1"), (dict(warmup=-1), "warmup >= 0"), (dict(batch_size=0), "batch size"),
-    (dict(dtype="fp16"), "dtype"), (dict(scale="huge"), "scale"), (dict(device="tpu"), "device"),
+    (dict(dtype="fp64"), "dtype"), (dict(reference_dtype="fp64"), "reference_dtype"), (dict(scale="huge"), "scale"), (dict(device="tpu"), "device"),
     (dict(compile=True, warmup=0), "compile needs warmup >= 1"),
 ])
 def test_bad_options_are_rejected_before_any_work(options, message):

@@ -25,6 +25,7 @@ import datetime
 import json
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,8 @@ def _version(module: str) -> str | None:
         return None
 
 
-def environment_info(device: torch.device, dtype: str, compile: bool, scale: str) -> dict[str, Any]:
+def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
+                     reference_dtype: str | None = None) -> dict[str, Any]:
     """The report header: device and its name, threads, library versions and the date."""
     from .. import __version__
 
@@ -116,6 +118,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "dtype": dtype,
+        "reference_dtype": reference_dtype or dtype,
         "compile": compile,
         "scale": scale,
         "torch": torch.__version__,
@@ -201,6 +204,13 @@ def compact_table(results: list[WorkloadResult]) -> str:
     return "\n".join(lines)
 
 
+def _dtype_text(env: Mapping[str, Any]) -> str:
+    ours, theirs = env["dtype"], env.get("reference_dtype") or env["dtype"]
+    if ours == theirs:
+        return f"{ours}{' (autocast, both)' if ours != 'fp32' else ''}"
+    return f"ours {ours}{' (autocast)' if ours != 'fp32' else ''}, Transformers {theirs}"
+
+
 def to_markdown(report: BenchReport) -> str:
     """Header (device, versions, date, matmul peak) followed by the results table."""
     env, opts = report.environment, report.options
@@ -210,7 +220,7 @@ def to_markdown(report: BenchReport) -> str:
         "# perceiverkit bench: perceiverkit vs Transformers, identical weights",
         "",
         f"- device: {env['device']} ({env['device_name']}), {env['threads']} thread(s)",
-        f"- dtype: {env['dtype']}{' (autocast, both)' if env['dtype'] == 'bf16' else ''}; "
+        f"- dtype: {_dtype_text(env)}; "
         f"ours compiled: {'yes' if env['compile'] else 'no'}; scale: {env['scale']}; "
         f"{opts.get('warmup')} warm-up + {opts.get('steps')} timed steps (after an untimed check step)",
         f"- torch {env['torch']}, transformers {env['transformers']}, perceiverkit {env['perceiverkit']}, "
