@@ -118,7 +118,7 @@ def attention_table(device, dtype, small: bool) -> None:
                     torch.cuda.empty_cache()
         tflops = f"{flops / (best / 1000) / 1e12:.0f}" if best else "—"
         print(f"| {name} {(b, h, m, n, d, dv)} | {flops / 1e9:.0f} | " + " | ".join(cells) + f" | {tflops} |")
-        del q, k, v, reference
+        del reference
 
 
 def profile_table(device, dtype, small: bool) -> None:

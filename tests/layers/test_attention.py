@@ -7,7 +7,10 @@ import math
 import pytest
 import torch
 
+import perceiverkit.layers.attention as attention_module
 from perceiverkit.layers import MultiHeadAttention, attend
+
+KERNELS = ["fused", "explicit"]
 
 
 def naive_attention(q, k, v, mask=None):
@@ -17,13 +20,14 @@ def naive_attention(q, k, v, mask=None):
     return scores.softmax(-1) @ v
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("need_weights", [False, True])
-def test_attend_matches_naive_softmax(need_weights):
+def test_attend_matches_naive_softmax(need_weights, kernel):
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 4)
     mask = torch.ones(2, 7, dtype=torch.bool)
     mask[1, 4:] = False
-    out, weights = attend(q, k, v, mask, need_weights=need_weights)
+    out, weights = attend(q, k, v, mask, need_weights=need_weights, kernel=kernel)
     torch.testing.assert_close(out, naive_attention(q, k, v, mask), rtol=1e-5, atol=1e-6)
     if need_weights:
         assert weights.shape == (2, 3, 5, 7)
@@ -33,15 +37,16 @@ def test_attend_matches_naive_softmax(need_weights):
         assert weights is None
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("need_weights", [False, True])
-def test_fully_masked_query_gets_zeros_and_finite_gradients(need_weights):
+def test_fully_masked_query_gets_zeros_and_finite_gradients(need_weights, kernel):
     torch.manual_seed(0)
     q = torch.randn(2, 2, 3, 4, requires_grad=True)
     k = torch.randn(2, 2, 5, 4, requires_grad=True)
     v = torch.randn(2, 2, 5, 4, requires_grad=True)
     mask = torch.ones(2, 5, dtype=torch.bool)
     mask[0] = False
-    out, weights = attend(q, k, v, mask, need_weights=need_weights)
+    out, weights = attend(q, k, v, mask, need_weights=need_weights, kernel=kernel)
     assert torch.all(out[0] == 0) and torch.isfinite(out).all()
     torch.testing.assert_close(out[1], naive_attention(q, k, v, mask)[1])
     out.sum().backward()
@@ -51,13 +56,84 @@ def test_fully_masked_query_gets_zeros_and_finite_gradients(need_weights):
         assert torch.all(weights[0] == 0)
 
 
-def test_per_query_mask():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_per_query_mask(kernel):
     torch.manual_seed(0)
     q, k, v = torch.randn(1, 1, 2, 4), torch.randn(1, 1, 3, 4), torch.randn(1, 1, 3, 4)
     mask = torch.tensor([[[True, False, False], [False, True, True]]])
-    out, _ = attend(q, k, v, mask)
+    out, _ = attend(q, k, v, mask, kernel=kernel)
     torch.testing.assert_close(out[0, 0, 0], v[0, 0, 0])  # one key left: its value, exactly
     torch.testing.assert_close(out[:, :, 1:], naive_attention(q, k, v, mask[:, 1])[:, :, 1:])
+
+
+# --- the explicit path over query blocks (what wide heads take on CUDA) ----------------------------------------
+
+@pytest.mark.parametrize("block_elements", [1, 2 * 3 * 7 * 2, 2 * 3 * 7 * 3, 10**9],
+                         ids=["one-query", "two-queries", "three-then-two", "whole"])
+def test_explicit_blocks_match_the_fused_kernel_with_masks_and_gradients(monkeypatch, block_elements):
+    # Blocks of 1, 2 (5 queries: the last block is short) and all queries; a per-query mask with one fully
+    # masked row; outputs and the gradients of q, k and v must equal SDPA's.
+    monkeypatch.setattr(attention_module, "SCORE_BLOCK_ELEMENTS", block_elements)
+    torch.manual_seed(0)
+    leaves = [torch.randn(2, 3, 5, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 6)]
+    mask = torch.rand(2, 5, 7) > 0.3
+    mask[1, 2] = False
+    results = {}
+    for kernel in KERNELS:
+        q, k, v = (t.clone().requires_grad_() for t in leaves)
+        out, _ = attend(q, k, v, mask, kernel=kernel)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results[kernel] = (out, q.grad, k.grad, v.grad)
+    for fused, explicit in zip(results["fused"], results["explicit"]):
+        torch.testing.assert_close(explicit, fused, rtol=1e-5, atol=1e-6)
+    assert torch.all(results["explicit"][0][1, :, 2] == 0)
+
+
+def test_explicit_path_keeps_half_precision_weights_under_autocast():
+    # Under autocast softmax would widen the scores to float32 (twice the memory of the largest tensor);
+    # the explicit path keeps them in the compute dtype, and agrees with a float32 reference to bf16 rounding.
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 1, 4, 300), torch.randn(1, 1, 9, 300), torch.randn(1, 1, 9, 300)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, weights = attend(q, k, v, need_weights=True, kernel="explicit")
+    assert weights.dtype == torch.bfloat16 and out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), naive_attention(q, k, v), rtol=0.05, atol=0.05)
+
+
+def test_explicit_path_dropout_keeps_the_expectation():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 1, 3, 4), torch.randn(1, 1, 6, 4), torch.randn(1, 1, 6, 2)
+    runs = torch.stack([attend(q, k, v, dropout_p=0.5, kernel="explicit")[0] for _ in range(4000)])
+    torch.testing.assert_close(runs.mean(0), naive_attention(q, k, v), rtol=0.1, atol=0.05)
+    assert not torch.equal(runs[0], runs[1])
+
+
+def test_auto_kernel_prefers_explicit_only_for_wide_heads_on_cuda():
+    narrow, wide = torch.empty(1, 1, 2, 256), torch.empty(1, 1, 2, 257)
+    assert not attention_module.prefers_explicit(wide, wide)  # CPU: SDPA's CPU flash kernel takes any width
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():  # CUDA tensors without a GPU: only their metadata is read
+        cuda_narrow, cuda_wide = torch.empty(1, 1, 2, 256, device="cuda"), torch.empty(1, 1, 2, 257, device="cuda")
+        assert attention_module.prefers_explicit(cuda_wide, cuda_narrow)  # a wide query/key head
+        assert attention_module.prefers_explicit(cuda_narrow, cuda_wide)  # a wide value head
+        assert not attention_module.prefers_explicit(cuda_narrow, cuda_narrow)
+    with pytest.raises(ValueError, match="kernel must be"):
+        attend(narrow, narrow, narrow, kernel="flash")
+
+
+def test_query_blocks_are_equal_and_within_the_budget(monkeypatch):
+    monkeypatch.setattr(attention_module, "SCORE_BLOCK_ELEMENTS", 1000)
+    for queries, per_query, expected in ((10, 100, 10), (11, 100, 6), (512, 3, 256), (5, 10**6, 1), (0, 7, 1)):
+        block = attention_module._query_block(queries, per_query)
+        assert block == expected, (queries, per_query)
+        assert block * per_query <= 1000 or block == 1
+
+
+def test_no_queries_give_an_empty_context():
+    q, k, v = torch.randn(2, 1, 0, 4), torch.randn(2, 1, 3, 4), torch.randn(2, 1, 3, 5)
+    out, _ = attend(q, k, v, kernel="explicit")
+    assert out.shape == (2, 1, 0, 5)
 
 
 def test_mask_errors():
