@@ -1,9 +1,10 @@
-"""WordNet lexicographer-class classification: a byte-level Perceiver IO against TF-IDF + logistic regression.
+"""WordNet lexicographer-class classification: a Perceiver IO against TF-IDF + logistic regression.
 
 Both are trained on the same training split of WordNet 3.0 definitions and scored on the same test split
 (``perceiverkit.datasets.WordNetLexnames``, 45 classes). Run from the repository root::
 
-    python examples/wordnet_vs_tfidf.py                       # trains with configs/wordnet.yaml
+    python examples/wordnet_vs_tfidf.py                       # bytes in: trains with configs/wordnet.yaml
+    python examples/wordnet_vs_tfidf.py --config configs/wordnet-words.yaml   # hashed words and word pairs in
     python examples/wordnet_vs_tfidf.py --model runs/wordnet/model   # score an already trained model
     python examples/wordnet_vs_tfidf.py --set trainer.max_steps=500  # any training override
 
@@ -19,15 +20,16 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from perceiverkit import ByteTokenizer, from_pretrained
+from perceiverkit import from_pretrained
+from perceiverkit.train.datamodules import TextTokenizer
 from perceiverkit.datasets.wordnet import WordNetLexnames
 from perceiverkit.evaluation.text_baselines import tfidf_logistic_regression
 
 
 @torch.inference_mode()
-def perceiver_accuracy(model_dir: str | Path, texts: list[str], labels: list[int], batch_size: int = 256) -> float:
+def perceiver_accuracy(model_dir: str | Path, tokenizer: TextTokenizer, texts: list[str], labels: list[int],
+                       batch_size: int = 256) -> float:
     model = from_pretrained(model_dir).eval()
-    tokenizer = ByteTokenizer(model_max_length=model.config.max_position_embeddings)
     correct = 0
     for start in tqdm(range(0, len(texts), batch_size), desc="Perceiver on the test split", unit="batch"):
         batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True)
@@ -44,6 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from perceiverkit.train import load_train_config, train
+    from perceiverkit.train.datamodules import text_tokenizer
 
     config = load_train_config(None, args.config, args.set)
     # the split the training run validated on is cut by the run's seed: score both methods on its test part
@@ -52,10 +55,13 @@ def main() -> None:
         model_dir, output = train(config).model_dir, Path(config.output_dir)
     else:
         model_dir, output = Path(args.model), Path(args.model).parent
-    ours = perceiver_accuracy(model_dir, test_split.texts, test_split.labels)
+    # the tokenizer the run trained with (data.options.tokenizer), checked against the saved model's vocabulary
+    tokenizer = text_tokenizer(config.data.options, from_pretrained(model_dir).config)
+    ours = perceiver_accuracy(model_dir, tokenizer, test_split.texts, test_split.labels)
     baseline = tfidf_logistic_regression(train_split.texts, train_split.labels, test_split.texts, test_split.labels)
     print(f"WordNet lexnames, {len(train_split):,} training / {len(test_split):,} test definitions, 45 classes")
-    print(f"  Perceiver IO (bytes):  {ours:.2%}   ({model_dir})")
+    reads = "bytes" if config.data.options.get("tokenizer", "bytes") == "bytes" else "hashed words + word pairs"
+    print(f"  Perceiver IO ({reads}):  {ours:.2%}   ({model_dir})")
     print(f"  {baseline.description}:  {baseline.accuracy:.2%}")
     result = {"perceiver": ours, "baseline": baseline.accuracy, "baseline_description": baseline.description,
               "model": str(model_dir), "train": len(train_split), "test": len(test_split)}

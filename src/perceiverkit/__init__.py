@@ -28,6 +28,7 @@ from .tasks import (
     preset_config,
 )
 from .tokenizer import ByteTokenizer
+from .word_tokenizer import WordHashTokenizer
 
 __version__ = "0.1.0"
 
@@ -61,6 +62,7 @@ __all__ = [
     "SequenceClassifier",
     "SequenceClassifierConfig",
     "TaskModel",
+    "WordHashTokenizer",
     "create_model",
     "from_pretrained",
     "preset_config",

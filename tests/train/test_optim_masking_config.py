@@ -140,3 +140,28 @@ def test_local_attention_init_rejects_other_models():
 
     with pytest.raises(ConfigError, match="masked-lm"):
         local_attention_init(torch.nn.Linear(2, 2))
+
+
+# --- text tokenizers of classification runs ----------------------------------------------------------------------
+
+def _text_config(vocab_size):
+    from perceiverkit import SequenceClassifierConfig
+
+    return SequenceClassifierConfig(num_labels=3, vocab_size=vocab_size, max_position_embeddings=16)
+
+
+def test_text_runs_pick_bytes_or_hashed_words_and_check_the_vocabulary():
+    from perceiverkit.train.datamodules import text_tokenizer
+    from perceiverkit.word_tokenizer import WordHashTokenizer
+
+    assert isinstance(text_tokenizer({}, _text_config(ByteTokenizer.vocab_size)), ByteTokenizer)
+    words = text_tokenizer({"tokenizer": "words", "num_buckets": 100, "ngrams": 1}, _text_config(101))
+    assert isinstance(words, WordHashTokenizer) and (words.num_buckets, words.ngrams) == (100, 1)
+    assert words.model_max_length == 16
+    with pytest.raises(ConfigError, match=r"has 131073 ids but model.config.vocab_size is 262; set "
+                                          r"model.config.vocab_size: 131073"):
+        text_tokenizer({"tokenizer": "words"}, _text_config(262))
+    with pytest.raises(ConfigError, match="'bytes' or 'words', got 'bpe'"):
+        text_tokenizer({"tokenizer": "bpe"}, _text_config(262))
+    with pytest.raises(ConfigError, match="only apply to tokenizer: words"):
+        text_tokenizer({"num_buckets": 100}, _text_config(262))

@@ -4,7 +4,7 @@ model expects (``pixel_values``/``input_ids``/``points``/... plus ``labels``).""
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import lightning as L
@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import ConfigError
 from ..tokenizer import ByteTokenizer
+from ..word_tokenizer import WordHashTokenizer
 from .config import DataSpec
 from .masking import mask_tokens
 from .samplers import EpochSeededSampler
@@ -131,21 +132,47 @@ class ImageFolderData(PerceiverDataModule):
 
 # --- text -----------------------------------------------------------------------------------------------------
 
+#: Options that pick a text classifier's tokenizer (every text-classification source takes them).
+TOKENIZER_OPTIONS = ("tokenizer", "num_buckets", "ngrams")
+TextTokenizer = ByteTokenizer | WordHashTokenizer
+
+
+def text_tokenizer(options: Mapping[str, Any], model_config: Any) -> TextTokenizer:
+    """The tokenizer a text-classification run uses: ``tokenizer: bytes`` (default; UTF-8 bytes) or
+    ``tokenizer: words`` (hashed words and word pairs, :class:`~perceiverkit.word_tokenizer.WordHashTokenizer`,
+    with ``num_buckets`` and ``ngrams``). The model's ``vocab_size`` must match the tokenizer's."""
+    kind = options.get("tokenizer", "bytes")
+    length = model_config.max_position_embeddings
+    if kind == "bytes":
+        tokenizer: TextTokenizer = ByteTokenizer(model_max_length=length)
+    elif kind == "words":
+        tokenizer = WordHashTokenizer(num_buckets=int(options.get("num_buckets", 1 << 17)),
+                                      ngrams=int(options.get("ngrams", 2)), model_max_length=length)
+    else:
+        raise ConfigError(f"data.options.tokenizer must be 'bytes' or 'words', got {kind!r}")
+    if kind == "bytes" and any(name in options for name in TOKENIZER_OPTIONS[1:]):
+        raise ConfigError("data.options num_buckets/ngrams only apply to tokenizer: words")
+    if model_config.vocab_size != tokenizer.vocab_size:
+        raise ConfigError(f"tokenizer {kind!r} has {tokenizer.vocab_size} ids but model.config.vocab_size is "
+                          f"{model_config.vocab_size}; set model.config.vocab_size: {tokenizer.vocab_size}")
+    return tokenizer
+
+
 class _TextClassificationData(PerceiverDataModule):
     def __init__(self, spec: DataSpec, model_config: Any, seed: int = 0) -> None:
         super().__init__(spec, model_config, seed)
-        self.tokenizer = ByteTokenizer(model_max_length=model_config.max_position_embeddings)
+        self.tokenizer = text_tokenizer(spec.options, model_config)
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         texts, labels = zip(*items)
-        batch = self.tokenizer(list(texts), padding=True, truncation=True)
+        batch = self.tokenizer(list(texts), padding=True, truncation=True)  # to max_position_embeddings
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
                 "labels": torch.as_tensor(labels)}
 
 
 class WordNetData(_TextClassificationData):
     source = "wordnet-lexnames"
-    options = ("root",)
+    options = ("root", *TOKENIZER_OPTIONS)
 
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import WordNetLexnames
@@ -169,7 +196,7 @@ class LabelledTextFilesData(_TextClassificationData):
     """CSV or JSONL files with a text and a label column; labels are mapped to indices in sorted order."""
 
     source = "text-files"
-    options = ("train_path", "val_path", "text_field", "label_field")
+    options = ("train_path", "val_path", "text_field", "label_field", *TOKENIZER_OPTIONS)
 
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import read_labelled_texts
