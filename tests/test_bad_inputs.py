@@ -4,7 +4,6 @@ each must raise a clear ValueError/TypeError (or our subclasses) that names what
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest

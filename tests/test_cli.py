@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import torch
 
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig

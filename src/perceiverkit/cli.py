@@ -164,14 +164,17 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from .benchmark import BenchOptions, run_benchmark, to_markdown
 
     report = run_benchmark(BenchOptions(
-        device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype, scale=args.scale, workloads=args.workloads, batch_size=args.batch_size,
-        steps=args.steps, warmup=args.warmup, compile=args.compile, out=args.out))
+        device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype, scale=args.scale,
+        workloads=args.workloads, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
+        compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out))
     print(to_markdown(report))
     if args.out:
         print(f"written: {Path(args.out) / 'bench.json'}, {Path(args.out) / 'bench.md'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .benchmark.runner import COMPILE_MODES
+
     parser = argparse.ArgumentParser(prog="perceiverkit", description="Perceiver IO models for any modality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -259,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, help="untimed warm-up steps after the check step "
                                               "(default: 3 full, 0 cpu, 1 tiny; at least 1 with --compile)")
     p.add_argument("--compile", action="store_true", help="wrap ours in torch.compile")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES,
+                   help="torch.compile mode (implies --compile; reduce-overhead replays CUDA graphs)")
     p.add_argument("--out", help="folder for bench.json and bench.md")
     p.set_defaults(run=_cmd_bench)
 

@@ -93,7 +93,8 @@ IMPL_FIELDS = {"median_ms", "mean_ms", "min_ms", "times_ms", "samples_per_s", "p
 RESULT_FIELDS = {"workload", "description", "mode", "setup", "batch_size", "steps", "warmup", "agreement", "errors",
                  "max_rel_error", "tolerance", "agreement_ok", "speedup", "memory_ratio", "error", "ours",
                  "transformers"}
-ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dtype", "reference_dtype", "compile", "scale", "torch", "transformers",
+ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dtype", "reference_dtype", "compile",
+                      "compile_mode", "scale", "torch", "transformers",
                       "perceiverkit", "python", "date", "matmul_peak_tflops", "matmul_size", "memory_method"}
 
 
@@ -156,6 +157,17 @@ def test_half_precision_against_an_fp32_reference_is_judged_by_the_one_percent_r
     assert row["max_rel_error"] > 1e-4 and row["agreement_ok"] is agrees
 
 
+def test_compile_mode_implies_compile_and_is_reported(tmp_path, capsys):
+    args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "1",
+            "--compile-mode", "reduce-overhead", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert "ours compiled: yes (mode reduce-overhead)" in capsys.readouterr().out
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert data["environment"]["compile"] is True and data["environment"]["compile_mode"] == "reduce-overhead"
+    (row,) = data["results"]
+    assert row["error"] is None and row["agreement_ok"] and "output (compiled)" in row["errors"]
+
+
 def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     assert main(["bench", "--scale", "tiny", "--workloads", "mlm-infer", "vision-nope"]) == 2
     err = capsys.readouterr().err.strip()
@@ -167,6 +179,8 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     (dict(steps=0), "steps >= 1"), (dict(warmup=-1), "warmup >= 0"), (dict(batch_size=0), "batch size"),
     (dict(dtype="fp64"), "dtype"), (dict(reference_dtype="fp64"), "reference_dtype"), (dict(scale="huge"), "scale"), (dict(device="tpu"), "device"),
     (dict(compile=True, warmup=0), "compile needs warmup >= 1"),
+    (dict(compile_mode="reduce-overhead"), "compile_mode needs compile=True"),
+    (dict(compile=True, compile_mode="fastest"), "compile_mode must be one of"),
 ])
 def test_bad_options_are_rejected_before_any_work(options, message):
     with pytest.raises(ValueError, match=message):

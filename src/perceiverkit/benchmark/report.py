@@ -107,7 +107,7 @@ def _version(module: str) -> str | None:
 
 
 def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
-                     reference_dtype: str | None = None) -> dict[str, Any]:
+                     reference_dtype: str | None = None, compile_mode: str | None = None) -> dict[str, Any]:
     """The report header: device and its name, threads, library versions and the date."""
     from .. import __version__
 
@@ -120,6 +120,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "dtype": dtype,
         "reference_dtype": reference_dtype or dtype,
         "compile": compile,
+        "compile_mode": compile_mode,
         "scale": scale,
         "torch": torch.__version__,
         "transformers": _version("transformers"),
@@ -204,6 +205,12 @@ def compact_table(results: list[WorkloadResult]) -> str:
     return "\n".join(lines)
 
 
+def _compile_text(env: Mapping[str, Any]) -> str:
+    if not env["compile"]:
+        return "no"
+    return f"yes (mode {env['compile_mode']})" if env.get("compile_mode") else "yes"
+
+
 def _dtype_text(env: Mapping[str, Any]) -> str:
     ours, theirs = env["dtype"], env.get("reference_dtype") or env["dtype"]
     if ours == theirs:
@@ -221,7 +228,7 @@ def to_markdown(report: BenchReport) -> str:
         "",
         f"- device: {env['device']} ({env['device_name']}), {env['threads']} thread(s)",
         f"- dtype: {_dtype_text(env)}; "
-        f"ours compiled: {'yes' if env['compile'] else 'no'}; scale: {env['scale']}; "
+        f"ours compiled: {_compile_text(env)}; scale: {env['scale']}; "
         f"{opts.get('warmup')} warm-up + {opts.get('steps')} timed steps (after an untimed check step)",
         f"- torch {env['torch']}, transformers {env['transformers']}, perceiverkit {env['perceiverkit']}, "
         f"python {env['python']}",

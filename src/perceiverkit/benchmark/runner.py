@@ -48,6 +48,8 @@ def tolerance(dtype: str, reference_dtype: str) -> float:
     """Largest relative error accepted between ours in ``dtype`` and Transformers in ``reference_dtype``."""
     return TOLERANCE[dtype] if dtype == reference_dtype else MIXED_TOLERANCE
 LEARNING_RATE = 1e-4
+#: ``torch.compile`` modes the suite accepts.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -69,6 +71,9 @@ class BenchOptions:
     warmup: int | None = None
     compile: bool = False
     """Wrap ours in ``torch.compile`` (Transformers runs eagerly, as it ships)."""
+    compile_mode: str | None = None
+    """``torch.compile`` mode (one of :data:`COMPILE_MODES`; ``reduce-overhead`` replays CUDA graphs); needs
+    ``compile``. None = PyTorch's default mode."""
     seed: int = 0
     out: str | Path | None = None
     """Folder for ``bench.json`` and ``bench.md``, rewritten after every workload."""
@@ -95,6 +100,11 @@ class BenchOptions:
         steps = steps if self.steps is None else self.steps
         if steps < 1 or warmup < 0:
             raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
+        if self.compile_mode is not None:
+            if self.compile_mode not in COMPILE_MODES:
+                raise ValueError(f"compile_mode must be one of {list(COMPILE_MODES)}, got {self.compile_mode!r}")
+            if not self.compile:
+                raise ValueError("compile_mode needs compile=True")
         if self.compile and warmup < 1:
             raise ValueError("compile needs warmup >= 1: the first call of a compiled model compiles it")
         if self.batch_size is not None and self.batch_size < 1:
@@ -169,7 +179,8 @@ def _grad_norm(model: nn.Module) -> float:
 
 
 def _measure(model: nn.Module, run: Runner, inputs: dict[str, Any], our_config: Any, *, train: bool,
-             device: torch.device, dtype: str, warmup: int, steps: int, compile: bool) -> _Measured:
+             device: torch.device, dtype: str, warmup: int, steps: int, compile: bool,
+             compile_mode: str | None = None) -> _Measured:
     """Check step, warm-up and timed steps of one implementation (see the module docstring)."""
     def autocast() -> contextlib.AbstractContextManager[Any]:
         if dtype != "fp32":
@@ -210,7 +221,7 @@ def _measure(model: nn.Module, run: Runner, inputs: dict[str, Any], our_config: 
     check_output = _detach(check_output)
     if train:
         model.train()
-    step = make_step(torch.compile(model) if compile else model)
+    step = make_step(torch.compile(model, mode=compile_mode) if compile else model)
 
     later: list[Output] = []
     cpu_memory = PeakMemory(device) if device.type == "cpu" else contextlib.nullcontext()
@@ -247,7 +258,7 @@ def _scalar_error(ours: float, reference: float) -> float:
 
 def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtype: str = "fp32",
                  reference_dtype: str | None = None, batch_size: int | None = None, warmup: int = 1,
-                 steps: int = 2, compile: bool = False, seed: int = 0, peak_tflops: float | None = None,
+                 steps: int = 2, compile: bool = False, compile_mode: str | None = None, seed: int = 0, peak_tflops: float | None = None,
                  status: Callable[[str], None] | None = None) -> tuple[WorkloadResult, str]:
     """Measure one workload, Transformers then ours. Failures (e.g. out of memory) are recorded in the
     result's ``error`` rather than raised, so that a long run goes on. Returns (result, memory method).
@@ -281,7 +292,8 @@ def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtyp
         del theirs_model
         _free(device)
         say("perceiverkit")
-        ours = measure(ours_model.to(device), case.run_ours, dtype=dtype, compile=compile)
+        ours = measure(ours_model.to(device), case.run_ours, dtype=dtype, compile=compile,
+                       compile_mode=compile_mode)
         del ours_model
         method = ours.memory_method
         assert ours.check_output is not None and theirs.check_output is not None
@@ -335,7 +347,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
 
     device = torch.device(options.device)
     environment = environment_info(device, options.dtype, options.compile, scale,
-                                   reference_dtype=options.reference_dtype or options.dtype)
+                                   reference_dtype=options.reference_dtype or options.dtype,
+                                   compile_mode=options.compile_mode)
     size = options.matmul_size or _matmul_size(device, scale)
     environment["matmul_size"] = size
     environment["matmul_peak_tflops"] = matmul_peak_tflops(device, DTYPES[options.dtype], size)
@@ -350,7 +363,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             result, method = run_workload(
                 workload, scale, device=device, dtype=options.dtype, reference_dtype=options.reference_dtype,
                 batch_size=options.batch_size, warmup=warmup,
-                steps=steps, compile=options.compile, seed=options.seed,
+                steps=steps, compile=options.compile, compile_mode=options.compile_mode, seed=options.seed,
                 peak_tflops=environment["matmul_peak_tflops"],
                 status=lambda s, name=workload.name: bar.set_postfix_str(f"{name}: {s}"))
             if result.error:
