@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
 from ..decoders import InputQueryDecoder
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
+from ..processors.cost_volume import CostVolumePreprocessor
 from ..processors.flow import PATCH_CHANNELS, frames_to_patches, tile_starts, tile_weights
 from ..processors.image import ImagePreprocessor, ImagePreprocessorConfig
 from .base import TaskModel
@@ -37,12 +38,23 @@ class OpticalFlowConfig:
     rescale_factor: float = 100.0
     flow_scale_factor: float = 20.0
     tile_overlap: int = 20
+    cost_volume_radius: int = 0
+    """0 (published): patches only. ``r > 0`` appends each pixel's normalised cross-correlation with frame 2 at
+    ``(2r + 1)²`` displacements (:mod:`perceiverkit.processors.cost_volume`) to its inputs and decoder query."""
+    cost_volume_stride: int = 1
+    """Spacing in pixels of the cost volume's displacements (reach = radius × stride)."""
+    decoder_query_residual: bool = False
+    """Add each pixel's query to its decoded features (published: False). With a cost volume this lets a pixel's
+    own matching scores reach its output directly rather than only through which latents it attends to."""
 
     def validate(self) -> None:
         _check(len(self.train_size) == 2, f"OpticalFlowConfig.train_size must be (height, width), got {self.train_size}")
         _check_positive("OpticalFlowConfig", height=self.train_size[0], width=self.train_size[1],
                         num_bands=self.num_bands, patch_features=self.patch_features,
                         decoder_num_heads=self.decoder_num_heads)
+        _check(self.cost_volume_radius >= 0 and self.cost_volume_stride >= 1,
+               f"OpticalFlowConfig needs cost_volume_radius >= 0 and cost_volume_stride >= 1, got "
+               f"{self.cost_volume_radius} and {self.cost_volume_stride}")
         _check(0 <= self.tile_overlap < min(self.train_size),
                f"OpticalFlowConfig.tile_overlap must lie in [0, {min(self.train_size)}), got {self.tile_overlap}")
         self.encoder.validate()
@@ -77,11 +89,14 @@ class OpticalFlow(TaskModel):
 
     def __init__(self, config: OpticalFlowConfig) -> None:
         super().__init__(config)
-        preprocessor = ImagePreprocessor(config.image_config(), video=True)
+        preprocessor: nn.Module = ImagePreprocessor(config.image_config(), video=True)
+        if config.cost_volume_radius:
+            preprocessor = CostVolumePreprocessor(preprocessor, config.cost_volume_radius, config.cost_volume_stride)
         width = preprocessor.num_channels
         decoder = InputQueryDecoder(
             DecoderConfig(output_index_dims=tuple(config.train_size), query_channels=width, output_channels=2,
-                          queries=None, num_heads=config.decoder_num_heads, use_query_residual=False,
+                          queries=None, num_heads=config.decoder_num_heads,
+                          use_query_residual=config.decoder_query_residual,
                           cross_attention_shape_for_attention=config.encoder.cross_attention_shape_for_attention,
                           activation=config.encoder.activation, attention_dropout=config.encoder.attention_dropout),
             latent_channels=config.encoder.d_latents,
