@@ -27,9 +27,9 @@ from perceiverkit.evaluation.text_baselines import tfidf_logistic_regression
 
 
 @torch.inference_mode()
-def perceiver_accuracy(model_dir: str | Path, tokenizer: TextTokenizer, texts: list[str], labels: list[int],
+def perceiver_accuracy(model: torch.nn.Module, tokenizer: TextTokenizer, texts: list[str], labels: list[int],
                        batch_size: int = 256) -> float:
-    model = from_pretrained(model_dir).eval()
+    model.eval()
     correct = 0
     for start in tqdm(range(0, len(texts), batch_size), desc="Perceiver on the test split", unit="batch"):
         batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True)
@@ -56,8 +56,9 @@ def main() -> None:
     else:
         model_dir, output = Path(args.model), Path(args.model).parent
     # the tokenizer the run trained with (data.options.tokenizer), checked against the saved model's vocabulary
-    tokenizer = text_tokenizer(config.data.options, from_pretrained(model_dir).config)
-    ours = perceiver_accuracy(model_dir, tokenizer, test_split.texts, test_split.labels)
+    model = from_pretrained(model_dir)
+    tokenizer = text_tokenizer(config.data.options, model.config)
+    ours = perceiver_accuracy(model, tokenizer, test_split.texts, test_split.labels)
     baseline = tfidf_logistic_regression(train_split.texts, train_split.labels, test_split.texts, test_split.labels)
     print(f"WordNet lexnames, {len(train_split):,} training / {len(test_split):,} test definitions, 45 classes")
     reads = "bytes" if config.data.options.get("tokenizer", "bytes") == "bytes" else "hashed words + word pairs"

@@ -173,7 +173,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .benchmark.runner import COMPILE_MODES
+    from .benchmark.runner import COMPILE_MODES, DTYPES
 
     parser = argparse.ArgumentParser(prog="perceiverkit", description="Perceiver IO models for any modality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -247,9 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time ours against Transformers on identical weights (needs transformers)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="(default %(default)s)")
-    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32",
+    p.add_argument("--dtype", choices=list(DTYPES), default="fp32",
                    help="bf16/fp16 = autocast for both (default fp32; fp16 has no loss scaling: inference)")
-    p.add_argument("--reference-dtype", choices=["fp32", "bf16", "fp16"],
+    p.add_argument("--reference-dtype", choices=list(DTYPES),
                    help="Transformers' precision when it should differ from --dtype (e.g. --dtype bf16 "
                         "--reference-dtype fp32: ours in bf16 against Transformers' fp32 path)")
     p.add_argument("--scale", choices=["full", "cpu", "tiny"],
