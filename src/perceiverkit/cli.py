@@ -112,6 +112,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(dump_train_config(config), end="")
         return
     result = train(config)
+    if not result.is_global_zero:  # one report per job, not one per process
+        return
     if result.interrupted:
         print(f"stopped by SIGTERM; checkpoint saved to {result.checkpoint_dir / 'last.ckpt'} "
               f"(continue with --set resume=auto)")

@@ -1,11 +1,9 @@
-"""End-to-end training: it learns, resuming continues the same curve, and 2-process DDP equals 1 process."""
+"""End-to-end training in one process: it learns, and resuming continues the same curve (multi-process runs:
+test_distributed.py)."""
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -13,10 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from perceiverkit.train import build_model, load_train_config, train
+from perceiverkit.train import load_train_config, train
 
-CONFIG = Path(__file__).parents[2] / "configs" / "digits.yaml"
-QUIET = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2"]
+from .cli_runs import CONFIG, QUIET
 
 
 def _losses(run: Path) -> dict[int, float]:
@@ -60,30 +57,6 @@ def test_resumed_run_continues_the_same_loss_curve(tmp_path):
         assert b[step] == pytest.approx(a[step], rel=1e-5, abs=1e-6), step
     torch.testing.assert_close(load_file(resumed.model_dir / "model.safetensors"),
                                load_file(full.model_dir / "model.safetensors"))
-
-
-def _cli(tmp: Path, name: str, *overrides: str) -> None:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-m", "perceiverkit.cli", "train", "--config", str(CONFIG), "--set", *QUIET,
-           "data.shuffle=false", "trainer.max_steps=8", "trainer.accelerator=cpu", "trainer.limit_val_batches=0",
-           f"output_dir={tmp / name}", *overrides]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-
-
-def test_two_process_ddp_matches_one_process(tmp_path):
-    # SGD: Adam would turn float noise in gradients that are exactly zero in theory (key biases, which softmax
-    # ignores) into full-size steps, so weights would differ by the learning rate without any real difference.
-    sgd = ["optim.optimizer=sgd", "optim.lr=0.05"]
-    _cli(tmp_path, "single", "data.batch_size=32", "trainer.devices=1", *sgd)
-    _cli(tmp_path, "ddp", "data.batch_size=16", "trainer.devices=2", "trainer.strategy=ddp", *sgd)
-    single = load_file(tmp_path / "single" / "model" / "model.safetensors")
-    ddp = load_file(tmp_path / "ddp" / "model" / "model.safetensors")
-    torch.testing.assert_close(ddp, single, rtol=1e-4, atol=1e-5)
-    L.seed_everything(0, verbose=False)  # the runs' seed: the same initial weights
-    initial = build_model(load_train_config(None, CONFIG)).state_dict()
-    moved = max(float((single[k] - initial[k]).abs().max()) for k in single)
-    assert moved > 100 * float(max((ddp[k] - single[k]).abs().max() for k in single))
 
 
 def test_bf16_mixed_precision_with_activation_checkpointing(tmp_path):

@@ -13,6 +13,7 @@ from torch import Tensor
 from ..tasks.base import TaskModel
 from .config import OptimConfig
 from .optim import Lamb, warmup_cosine
+from .sharding import shard_model
 
 
 def _no_decay(name: str, param: Tensor) -> bool:
@@ -32,6 +33,12 @@ class PerceiverModule(L.LightningModule, abc.ABC):
     @abc.abstractmethod
     def compute(self, batch: Any, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss and named metrics of one batch; ``stage`` is ``"train"`` or ``"val"``."""
+
+    def configure_model(self) -> None:
+        # Lightning passes a device mesh only under FullyShardedStrategy: shard before the optimiser is built,
+        # so that it only ever holds this process's slices of the parameters.
+        if self.device_mesh is not None:
+            shard_model(self.model, self.device_mesh["data_parallel"])
 
     def _batch_size(self, batch: Any) -> int:
         first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))

@@ -18,6 +18,7 @@ from .config import TrainConfig, dump_train_config
 from .init_schemes import POSITION_INITS
 from .datamodules import DATA_SOURCES, PerceiverDataModule
 from .modules import MODULES, PerceiverModule
+from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded
 
 #: Short task names accepted by ``perceiverkit train``.
 TASK_ALIASES = {"mlm": "masked-lm", "point-cloud": "point-cloud-classification", "flow": "optical-flow",
@@ -82,18 +83,31 @@ def build_model(config: TrainConfig) -> TaskModel:
 @dataclass
 class TrainResult:
     """Where the trained model went, the final logged metrics, and whether SIGTERM cut the run short (then
-    ``last.ckpt`` in ``checkpoint_dir`` holds the state to resume from and no final model is written)."""
+    ``last.ckpt`` in ``checkpoint_dir`` holds the state to resume from and no final model is written).
+
+    In a multi-process run every process returns one; ``is_global_zero`` marks the process that wrote the
+    model (the others' training metrics are those of their own share of the batches)."""
 
     model_dir: Path
     metrics: dict[str, float]
     checkpoint_dir: Path
     interrupted: bool = False
+    is_global_zero: bool = True
 
 
 def build_datamodule(config: TrainConfig, model: TaskModel) -> PerceiverDataModule:
     if config.data.source not in DATA_SOURCES:
         raise ConfigError(f"unknown data source {config.data.source!r}; expected one of {sorted(DATA_SOURCES)}")
     return DATA_SOURCES[config.data.source](config.data, model.config, config.seed)
+
+
+def _unsharded(model: TaskModel, weights: dict[str, torch.Tensor]) -> TaskModel:
+    """``model`` itself, or for a sharded one a plain copy holding the gathered ``weights``."""
+    if not is_sharded(model):
+        return model
+    plain = type(model)(model.config)
+    plain.load_state_dict(weights)
+    return plain
 
 
 def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
@@ -131,7 +145,8 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     trainer = L.Trainer(
         max_steps=t.max_steps, max_epochs=t.max_epochs, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
         accumulate_grad_batches=t.accumulate_grad_batches, accelerator=t.accelerator, devices=t.devices,
-        num_nodes=t.num_nodes, strategy=t.strategy, val_check_interval=t.val_check_interval,
+        num_nodes=t.num_nodes, strategy=FullyShardedStrategy() if t.strategy == FSDP else t.strategy,
+        val_check_interval=t.val_check_interval,
         check_val_every_n_epoch=t.check_val_every_n_epoch, log_every_n_steps=t.log_every_n_steps,
         limit_val_batches=t.limit_val_batches, enable_progress_bar=t.enable_progress_bar,
         deterministic=t.deterministic, default_root_dir=out,
@@ -146,13 +161,15 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     try:
         trainer.fit(module, datamodule=data, ckpt_path=resume)
     except SIGTERMException:
-        return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True)
+        return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True,
+                           is_global_zero=trainer.is_global_zero)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     model_dir = out / "model"
+    weights = full_state_dict(model)  # under FSDP a collective: every process contributes its slice
     if trainer.is_global_zero:
-        model.save_pretrained(model_dir)
+        _unsharded(model, weights).save_pretrained(model_dir)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return TrainResult(model_dir, metrics, out / "checkpoints")
+    return TrainResult(model_dir, metrics, out / "checkpoints", is_global_zero=trainer.is_global_zero)
 
 
 __all__ = ["TASK_ALIASES", "TrainResult", "build_datamodule", "build_model", "train", "transfer_weights"

@@ -1,0 +1,86 @@
+"""Fully sharded data parallelism (FSDP2): each process keeps only its slice of every parameter, gradient and
+optimiser state, and gathers a block's full weights just for the moment it runs.
+
+``trainer.strategy: fsdp`` selects :class:`FullyShardedStrategy`. It is built on Lightning's
+``ModelParallelStrategy`` and PyTorch's per-parameter sharding (``torch.distributed.fsdp.fully_shard``) rather
+than Lightning's ``FSDPStrategy``, which wraps the older ``FullyShardedDataParallel`` class: that one refuses
+to run without a GPU, while ``fully_shard`` runs on CPU processes (gloo) as well as on GPUs (NCCL), so the
+same code path is tested in CI on two CPU processes and used on many GPUs.
+
+Each attention block is its own sharding unit (its weights are gathered just before it runs and freed right
+after), then the rest of the model (embeddings, position encodings, heads) forms the root unit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from lightning.pytorch.strategies import ModelParallelStrategy
+from torch import nn
+
+from ..layers.blocks import CrossAttentionBlock, SelfAttentionBlock
+
+#: The value of ``trainer.strategy`` that selects :class:`FullyShardedStrategy`.
+FSDP = "fsdp"
+
+#: Module types sharded as units of their own (the model's transformer layers).
+SHARDED_UNITS: tuple[type[nn.Module], ...] = (CrossAttentionBlock, SelfAttentionBlock)
+
+
+class FullyShardedStrategy(ModelParallelStrategy):
+    """FSDP2 over every process of the job (all nodes × devices): one data-parallel mesh dimension, no tensor
+    parallelism. Checkpoints are gathered into one full file on rank 0, as with the other strategies, so a run
+    can resume under a different strategy or number of processes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("save_distributed_checkpoint", False)
+        super().__init__(data_parallel_size=1, tensor_parallel_size=1, **kwargs)
+
+    def setup_environment(self) -> None:
+        # The world size is only known here (after the launcher has set nodes and devices).
+        self._data_parallel_size = self.num_nodes * self.num_processes
+        self._tensor_parallel_size = 1
+        super().setup_environment()
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether ``fully_shard`` has been applied to ``model``."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def shard_model(model: nn.Module, mesh: Any) -> nn.Module:
+    """Apply ``fully_shard`` to each attention block of ``model``, then to ``model`` itself (in place).
+
+    ``mesh`` is a one-dimensional device mesh over the data-parallel processes. Parameters are resharded after
+    each block's forward pass (the memory-saving ZeRO-3 schedule). A block that runs several times in one
+    forward pass (the encoder's weight-shared repeats) is gathered again at each call.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    # FSDP warns at every step that a model output is a view (ours: a slice of the decoder's output), because
+    # an in-place op on it would skip a gradient hook; the training modules only ever read their outputs.
+    warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor", category=UserWarning)
+    if is_sharded(model):
+        return model
+    for module in list(model.modules()):
+        if isinstance(module, SHARDED_UNITS):
+            fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The complete (unsharded) weights of ``model`` on CPU; every process must call it, since each holds a
+    slice. An unsharded model's own state dict is returned unchanged."""
+    if not is_sharded(model):
+        return model.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+__all__ = ["FSDP", "SHARDED_UNITS", "FullyShardedStrategy", "full_state_dict", "is_sharded", "shard_model"]

@@ -1,0 +1,74 @@
+"""FSDP2 sharding of task models, in a one-process gloo group (the multi-process runs: test_distributed.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from perceiverkit.tasks import PRESETS, TASKS, preset_config
+from perceiverkit.layers.blocks import CrossAttentionBlock, SelfAttentionBlock
+from perceiverkit.train.sharding import full_state_dict, is_sharded, shard_model
+
+
+@pytest.fixture
+def mesh(tmp_path):
+    from torch.distributed.device_mesh import init_device_mesh
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        yield init_device_mesh("cpu", (1,))
+    finally:
+        dist.destroy_process_group()
+
+
+def _tiny_classifier() -> torch.nn.Module:
+    config = preset_config("vision-perceiver-fourier")
+    config.encoder.num_latents, config.encoder.d_latents = 8, 32
+    config.encoder.num_self_attends_per_block, config.encoder.num_blocks = 2, 2  # weight-shared repeats
+    config.encoder.num_self_attention_heads, config.encoder.num_cross_attention_heads = 2, 1
+    config.image.position.max_resolution = [16, 16]
+    config.image.position.num_bands = 4
+    config.num_labels = 5
+    config.encoder.attention_dropout = 0.0  # deterministic losses
+    return TASKS[PRESETS["vision-perceiver-fourier"].task](config)
+
+
+def test_every_attention_block_is_its_own_unit_and_weights_round_trip(mesh):
+    torch.manual_seed(0)
+    model = _tiny_classifier()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    shard_model(model, mesh)
+    blocks = [m for m in model.modules() if isinstance(m, (CrossAttentionBlock, SelfAttentionBlock))]
+    assert len(blocks) == 1 + 2 + 1  # encoder cross-attention, 2 self-attention layers, decoder
+    assert is_sharded(model) and all(is_sharded(b) for b in blocks)
+    assert shard_model(model, mesh) is model  # applying it twice is harmless
+    after = full_state_dict(model)
+    assert after.keys() == before.keys()
+    for name, tensor in before.items():
+        assert not isinstance(after[name], torch.distributed.tensor.DTensor)
+        torch.testing.assert_close(after[name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_sharded_model_computes_the_same_loss_and_gradients(mesh):
+    torch.manual_seed(0)
+    plain = _tiny_classifier()
+    sharded = shard_model(copy.deepcopy(plain), mesh)
+    images, labels = torch.randn(3, 3, 16, 16), torch.tensor([0, 4, 2])
+    plain_loss = plain(images, labels=labels).loss
+    sharded_loss = sharded(images, labels=labels).loss
+    torch.testing.assert_close(sharded_loss, plain_loss)
+    plain_loss.backward()
+    sharded_loss.backward()
+    grads = {n: p.grad.full_tensor() for n, p in sharded.named_parameters()}
+    for name, p in plain.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, msg=name)
+
+
+def test_unsharded_model_state_dict_passes_through():
+    model = _tiny_classifier()
+    assert not is_sharded(model)
+    assert full_state_dict(model).keys() == model.state_dict().keys()
+
