@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("usage: run.py --summary DIR (a folder holding bench.json)", file=sys.stderr)
             return 2
         from perceiverkit.benchmark import compact_table, load_report
+        from perceiverkit.benchmark.report import settings_text
 
         try:
             report = load_report(args[1])
@@ -32,9 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         env = report.environment
         peak = env.get("matmul_peak_tflops")
-        dtype = env["dtype"] if env.get("reference_dtype", env["dtype"]) == env["dtype"] else \
-            f"ours {env['dtype']} vs Transformers {env['reference_dtype']}"
-        print(f"{env['device_name']}: {dtype}, ours compiled: {env['compile']}, scale {env['scale']}, "
+        print(f"{env['device_name']}: {settings_text(env)}; scale {env['scale']}, "
               f"matmul peak {'—' if peak is None else f'{peak:.3g}'} TFLOP/s, torch {env['torch']}, "
               f"transformers {env['transformers']}")
         print(compact_table(report.results))

@@ -166,7 +166,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from .benchmark import BenchOptions, run_benchmark, to_markdown
 
     report = run_benchmark(BenchOptions(
-        device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype, scale=args.scale,
+        device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype,
+        cast_weights=args.cast_weights, scale=args.scale,
         workloads=args.workloads, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
         compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out))
     print(to_markdown(report))
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-dtype", choices=list(DTYPES),
                    help="Transformers' precision when it should differ from --dtype (e.g. --dtype bf16 "
                         "--reference-dtype fp32: ours in bf16 against Transformers' fp32 path)")
+    p.add_argument("--cast-weights", action="store_true",
+                   help="inference: run ours with its weights cast to --dtype (half precision end to end) instead "
+                        "of under autocast; training keeps autocast")
     p.add_argument("--scale", choices=["full", "cpu", "tiny"],
                    help="full: published sizes and batches; cpu: batch 1 for a few cores; tiny: test models "
                         "(default: full on cuda, cpu on cpu)")

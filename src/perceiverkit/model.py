@@ -75,6 +75,17 @@ def _check_finite(inputs: Any, name: str = "inputs") -> None:
             raise ValueError(f"{name} contain {bad} NaN or infinite value(s); expected finite numbers")
 
 
+def _to_compute_dtype(inputs: Any, dtype: torch.dtype) -> Any:
+    """Floating-point input tensors (also inside a dict of modalities) cast to ``dtype``; ids and masks as they
+    are. Under autocast nothing is cast: autocast chooses each operation's precision itself."""
+    if isinstance(inputs, Mapping):
+        return {key: _to_compute_dtype(value, dtype) for key, value in inputs.items()}
+    if isinstance(inputs, Tensor) and inputs.dtype.is_floating_point and inputs.dtype != dtype \
+            and not torch.is_autocast_enabled(inputs.device.type):
+        return inputs.to(dtype)
+    return inputs
+
+
 def _concat_outputs(pieces: list[Any]) -> Any:
     """Join chunked outputs along the point axis; dict outputs per key (a key decoded once stays as it is)."""
     if isinstance(pieces[0], Tensor):
@@ -145,7 +156,9 @@ class PerceiverIO(nn.Module):
         """Preprocess and encode ``inputs`` into latents. ``attention_mask`` marks real (non-padding) inputs."""
         if self.check_finite:
             _check_finite(inputs)
-        pre = self.preprocess(inputs, **preprocess_kwargs)
+        # A model cast to half precision (``model.to(torch.bfloat16)``) takes float32 pixels, audio and frames as
+        # they come; position features are still computed in float32 and rounded once.
+        pre = self.preprocess(_to_compute_dtype(inputs, self.encoder.latents.dtype), **preprocess_kwargs)
         mask = _as_key_mask(attention_mask, pre.inputs.shape[0], pre.inputs.shape[1])
         out = self.encoder(pre.inputs, mask, output_attentions, output_hidden_states)
         return Encoded(out.latents, pre, out.cross_attentions, out.self_attentions, out.hidden_states)

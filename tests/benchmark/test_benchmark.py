@@ -157,6 +157,20 @@ def test_half_precision_against_an_fp32_reference_is_judged_by_the_one_percent_r
     assert row["max_rel_error"] > 1e-4 and row["agreement_ok"] is agrees
 
 
+def test_cast_weights_runs_inference_in_half_precision_and_training_under_autocast(tmp_path, capsys):
+    args = ["bench", "--scale", "tiny", "--workloads", "mlm-train,vision-fourier", "--steps", "1", "--warmup", "0",
+            "--dtype", "bf16", "--reference-dtype", "fp32", "--cast-weights", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert "ours bf16 weights for inference (autocast for training), Transformers fp32" in capsys.readouterr().out
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert data["environment"]["cast_weights"] is True
+    train, infer = data["results"]
+    assert train["error"] is None and "weights" not in train["setup"]
+    # bf16 end to end against Transformers' fp32: rounding well above fp32's, within the 1 % rule.
+    assert infer["error"] is None and infer["setup"].endswith("(bf16 weights)")
+    assert 1e-4 < infer["max_rel_error"] < 1e-2 and infer["agreement_ok"]
+
+
 def test_compile_mode_implies_compile_and_is_reported(tmp_path, capsys):
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "1",
             "--compile-mode", "reduce-overhead", "--out", str(tmp_path)]
@@ -181,6 +195,7 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     (dict(compile=True, warmup=0), "compile needs warmup >= 1"),
     (dict(compile_mode="reduce-overhead"), "compile_mode needs compile=True"),
     (dict(compile=True, compile_mode="fastest"), "compile_mode must be one of"),
+    (dict(cast_weights=True), "cast_weights needs dtype bf16 or fp16"),
 ])
 def test_bad_options_are_rejected_before_any_work(options, message):
     with pytest.raises(ValueError, match=message):

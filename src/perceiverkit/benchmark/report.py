@@ -107,7 +107,8 @@ def _version(module: str) -> str | None:
 
 
 def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
-                     reference_dtype: str | None = None, compile_mode: str | None = None) -> dict[str, Any]:
+                     reference_dtype: str | None = None, compile_mode: str | None = None,
+                     cast_weights: bool = False) -> dict[str, Any]:
     """The report header: device and its name, threads, library versions and the date."""
     from .. import __version__
 
@@ -119,6 +120,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "dtype": dtype,
         "reference_dtype": reference_dtype or dtype,
+        "cast_weights": cast_weights,
         "compile": compile,
         "compile_mode": compile_mode,
         "scale": scale,
@@ -213,9 +215,17 @@ def _compile_text(env: Mapping[str, Any]) -> str:
 
 def _dtype_text(env: Mapping[str, Any]) -> str:
     ours, theirs = env["dtype"], env.get("reference_dtype") or env["dtype"]
+    if env.get("cast_weights"):
+        return f"ours {ours} weights for inference (autocast for training), Transformers {theirs}" + \
+            (" autocast" if theirs != "fp32" else "")
     if ours == theirs:
         return f"{ours}{' (autocast, both)' if ours != 'fp32' else ''}"
     return f"ours {ours}{' (autocast)' if ours != 'fp32' else ''}, Transformers {theirs}"
+
+
+def settings_text(env: Mapping[str, Any]) -> str:
+    """``dtype: …; ours compiled: …``: the precision and compilation a report's environment was run with."""
+    return f"dtype: {_dtype_text(env)}; ours compiled: {_compile_text(env)}"
 
 
 def to_markdown(report: BenchReport) -> str:
@@ -227,8 +237,7 @@ def to_markdown(report: BenchReport) -> str:
         "# perceiverkit bench: perceiverkit vs Transformers, identical weights",
         "",
         f"- device: {env['device']} ({env['device_name']}), {env['threads']} thread(s)",
-        f"- dtype: {_dtype_text(env)}; "
-        f"ours compiled: {_compile_text(env)}; scale: {env['scale']}; "
+        f"- {settings_text(env)}; scale: {env['scale']}; "
         f"{opts.get('warmup')} warm-up + {opts.get('steps')} timed steps (after an untimed check step)",
         f"- torch {env['torch']}, transformers {env['transformers']}, perceiverkit {env['perceiverkit']}, "
         f"python {env['python']}",

@@ -59,6 +59,10 @@ class BenchOptions:
     device: str = "cpu"
     dtype: str = "fp32"
     """Our precision: ``fp32``, or ``bf16`` / ``fp16`` autocast."""
+    cast_weights: bool = False
+    """Inference workloads run ours with its weights cast to ``dtype`` instead of under autocast: half precision
+    end to end (LayerNorm and softmax still keep float32 statistics internally); training keeps autocast and
+    float32 weights for the optimiser. Transformers runs as ``reference_dtype`` says."""
     reference_dtype: str | None = None
     """Transformers' precision; default the same as ``dtype``. ``fp32`` with ``dtype="bf16"`` measures ours in
     bf16 against Transformers' fp32 path (speed and agreement both against that reference)."""
@@ -90,6 +94,8 @@ class BenchOptions:
         for name, value in (("dtype", self.dtype), ("reference_dtype", self.reference_dtype or self.dtype)):
             if value not in DTYPES:
                 raise ValueError(f"{name} must be one of {list(DTYPES)}, got {value!r}")
+        if self.cast_weights and self.dtype == "fp32":
+            raise ValueError("cast_weights needs dtype bf16 or fp16 (the weights are float32 already)")
         scale = self.scale or ("full" if self.device == "cuda" else "cpu")
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
@@ -257,13 +263,13 @@ def _scalar_error(ours: float, reference: float) -> float:
 
 
 def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtype: str = "fp32",
-                 reference_dtype: str | None = None, batch_size: int | None = None, warmup: int = 1,
-                 steps: int = 2, compile: bool = False, compile_mode: str | None = None, seed: int = 0,
+                 reference_dtype: str | None = None, cast_weights: bool = False, batch_size: int | None = None,
+                 warmup: int = 1, steps: int = 2, compile: bool = False, compile_mode: str | None = None, seed: int = 0,
                  peak_tflops: float | None = None,
                  status: Callable[[str], None] | None = None) -> tuple[WorkloadResult, str]:
     """Measure one workload, Transformers then ours. Failures (e.g. out of memory) are recorded in the
     result's ``error`` rather than raised, so that a long run goes on. Returns (result, memory method).
-    Transformers runs in ``reference_dtype`` (default: ``dtype``)."""
+    Transformers runs in ``reference_dtype`` (default: ``dtype``); ``cast_weights``: see :class:`BenchOptions`."""
     reference_dtype = reference_dtype or dtype
     case = workload.case(scale, batch_size)
     train = workload.mode == "train"
@@ -293,8 +299,12 @@ def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtyp
         del theirs_model
         _free(device)
         say("perceiverkit")
-        ours = measure(ours_model.to(device), case.run_ours, dtype=dtype, compile=compile,
-                       compile_mode=compile_mode)
+        if cast_weights and not train:
+            ours_model, autocast_dtype = ours_model.to(device, DTYPES[dtype]), "fp32"  # fp32 = no autocast
+            result.setup += f" ({dtype} weights)"
+        else:
+            ours_model, autocast_dtype = ours_model.to(device), dtype
+        ours = measure(ours_model, case.run_ours, dtype=autocast_dtype, compile=compile, compile_mode=compile_mode)
         del ours_model
         method = ours.memory_method
         assert ours.check_output is not None and theirs.check_output is not None
@@ -349,7 +359,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
     device = torch.device(options.device)
     environment = environment_info(device, options.dtype, options.compile, scale,
                                    reference_dtype=options.reference_dtype or options.dtype,
-                                   compile_mode=options.compile_mode)
+                                   compile_mode=options.compile_mode, cast_weights=options.cast_weights)
     size = options.matmul_size or _matmul_size(device, scale)
     environment["matmul_size"] = size
     environment["matmul_peak_tflops"] = matmul_peak_tflops(device, DTYPES[options.dtype], size)
@@ -363,7 +373,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             bar.set_postfix_str(workload.name)
             result, method = run_workload(
                 workload, scale, device=device, dtype=options.dtype, reference_dtype=options.reference_dtype,
-                batch_size=options.batch_size, warmup=warmup,
+                cast_weights=options.cast_weights, batch_size=options.batch_size, warmup=warmup,
                 steps=steps, compile=options.compile, compile_mode=options.compile_mode, seed=options.seed,
                 peak_tflops=environment["matmul_peak_tflops"],
                 status=lambda s, name=workload.name: bar.set_postfix_str(f"{name}: {s}"))
