@@ -13,6 +13,8 @@
 #   bf16-weights ours with bf16 weights (no autocast: half precision end to end), compiled, against
 #               Transformers' bf16 autocast: mlm-infer vision-learned vision-fourier vision-conv multimodal
 #               (not yet run on a GPU)
+#   budget      as targets, mlm-train only, with activation memory budget 0.8 (recompute LayerNorms, casts and
+#               residual sums in the backward pass; not yet run on a GPU)
 # Transformers always runs eagerly, as it ships. The compact tables of all phases are printed at the end;
 # `python benchmarks/run.py --summary DIR` prints one again, and `perceiverkit bench` options can be
 # appended to every phase (e.g. `bash benchmarks/gpu.sh --steps 20`).
@@ -31,7 +33,7 @@ LOG_DIR="${LOG_DIR:-/tmp/perceiverkit-bench-logs}"  # logs stay out of $OUT (a l
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR" "$LOG_DIR"
 
-declare -A LIMIT=([targets]=250 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=200)
+declare -A LIMIT=([targets]=250 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=200 [budget]=150)
 declare -A ARGS=(
   [targets]="--dtype bf16 --compile --workloads mlm-train vision-learned"
   [flow-fp16]="--dtype fp16 --reference-dtype fp32 --compile --workloads flow-368x496"
@@ -39,6 +41,7 @@ declare -A ARGS=(
   [flow-bf16]="--dtype bf16 --reference-dtype fp32 --compile --workloads flow-368x496"
   [graphs]="--dtype bf16 --compile-mode reduce-overhead --workloads mlm-infer vision-learned vision-conv multimodal"
   [bf16-weights]="--dtype bf16 --cast-weights --compile --workloads mlm-infer vision-learned vision-fourier vision-conv multimodal"
+  [budget]="--dtype bf16 --compile --memory-budget 0.8 --workloads mlm-train"
 )
 PHASES="${PHASES:-targets flow-fp16 suite flow-bf16 graphs}"
 

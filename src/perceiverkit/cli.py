@@ -167,7 +167,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
     report = run_benchmark(BenchOptions(
         device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype,
-        cast_weights=args.cast_weights, scale=args.scale,
+        cast_weights=args.cast_weights, memory_budget=args.memory_budget, scale=args.scale,
         workloads=args.workloads, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
         compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out))
     print(to_markdown(report))
@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-dtype", choices=list(DTYPES),
                    help="Transformers' precision when it should differ from --dtype (e.g. --dtype bf16 "
                         "--reference-dtype fp32: ours in bf16 against Transformers' fp32 path)")
+    p.add_argument("--memory-budget", type=float, metavar="B",
+                   help="with --compile: activation memory budget of our compiled training steps in [0, 1] "
+                        "(recompute cheap forward results in the backward pass; see perceiverkit.memory_budget)")
     p.add_argument("--cast-weights", action="store_true",
                    help="inference: run ours with its weights cast to --dtype (half precision end to end) instead "
                         "of under autocast; training keeps autocast")

@@ -171,13 +171,14 @@ def test_cast_weights_runs_inference_in_half_precision_and_training_under_autoca
     assert 1e-4 < infer["max_rel_error"] < 1e-2 and infer["agreement_ok"]
 
 
-def test_compile_mode_implies_compile_and_is_reported(tmp_path, capsys):
+def test_compile_mode_and_memory_budget_are_reported(tmp_path, capsys):
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "1",
-            "--compile-mode", "reduce-overhead", "--out", str(tmp_path)]
+            "--compile-mode", "reduce-overhead", "--memory-budget", "0.5", "--out", str(tmp_path)]
     assert main(args) == 0
-    assert "ours compiled: yes (mode reduce-overhead)" in capsys.readouterr().out
+    assert "ours compiled: yes (mode reduce-overhead, activation memory budget 0.5)" in capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert data["environment"]["compile"] is True and data["environment"]["compile_mode"] == "reduce-overhead"
+    assert data["environment"]["memory_budget"] == 0.5
     (row,) = data["results"]
     assert row["error"] is None and row["agreement_ok"] and "output (compiled)" in row["errors"]
 
@@ -196,6 +197,8 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     (dict(compile_mode="reduce-overhead"), "compile_mode needs compile=True"),
     (dict(compile=True, compile_mode="fastest"), "compile_mode must be one of"),
     (dict(cast_weights=True), "cast_weights needs dtype bf16 or fp16"),
+    (dict(memory_budget=0.5), "memory_budget needs compile=True"),
+    (dict(compile=True, memory_budget=1.5), r"memory_budget must be a number in \[0, 1\]"),
 ])
 def test_bad_options_are_rejected_before_any_work(options, message):
     with pytest.raises(ValueError, match=message):

@@ -102,3 +102,28 @@ def test_unknown_compile_backend_is_a_config_error():
         load_train_config(None, CONFIG, ["model.compile=true", "model.compile_backend=inductr"])
     # Without compile the backend is not used, so it is not checked either.
     load_train_config(None, CONFIG, ["model.compile_backend=inductr"])
+
+
+class RecordBudget(L.Callback):
+    def on_train_batch_start(self, *args) -> None:
+        import torch._functorch.config as functorch_config
+
+        self.budget = functorch_config.activation_memory_budget
+
+
+def test_memory_budget_is_in_force_while_the_model_compiles_and_trains(tmp_path):
+    recorder = RecordBudget()
+    config = load_train_config(None, CONFIG, [*QUIET, "trainer.max_steps=1", f"output_dir={tmp_path}",
+                                              "model.compile=true", "model.compile_backend=eager",
+                                              "model.compile_memory_budget=0.25"])
+    train(config, callbacks=[recorder])
+    assert recorder.budget == 0.25
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.compile_memory_budget=0.5"], "needs model.compile=true"),
+    (["model.compile=true", "model.compile_memory_budget=2"], r"must be a number in \[0, 1\]"),
+])
+def test_bad_memory_budget_is_a_config_error(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(None, CONFIG, overrides)

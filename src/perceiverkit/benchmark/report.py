@@ -108,7 +108,7 @@ def _version(module: str) -> str | None:
 
 def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
                      reference_dtype: str | None = None, compile_mode: str | None = None,
-                     cast_weights: bool = False) -> dict[str, Any]:
+                     cast_weights: bool = False, memory_budget: float | None = None) -> dict[str, Any]:
     """The report header: device and its name, threads, library versions and the date."""
     from .. import __version__
 
@@ -121,6 +121,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "dtype": dtype,
         "reference_dtype": reference_dtype or dtype,
         "cast_weights": cast_weights,
+        "memory_budget": memory_budget,
         "compile": compile,
         "compile_mode": compile_mode,
         "scale": scale,
@@ -210,7 +211,10 @@ def compact_table(results: list[WorkloadResult]) -> str:
 def _compile_text(env: Mapping[str, Any]) -> str:
     if not env["compile"]:
         return "no"
-    return f"yes (mode {env['compile_mode']})" if env.get("compile_mode") else "yes"
+    details = [f"mode {env['compile_mode']}"] if env.get("compile_mode") else []
+    if env.get("memory_budget") is not None:
+        details.append(f"activation memory budget {env['memory_budget']:g}")
+    return f"yes ({', '.join(details)})" if details else "yes"
 
 
 def _dtype_text(env: Mapping[str, Any]) -> str:

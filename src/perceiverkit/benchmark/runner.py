@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..memory_budget import activation_memory_budget, check_memory_budget
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, synchronize, time_steps
 from .report import BenchReport, ImplResult, WorkloadResult, environment_info, write_report
 from .workloads import SCALES, Case, Output, Runner, Scale, Workload, select_workloads
@@ -78,6 +79,9 @@ class BenchOptions:
     compile_mode: str | None = None
     """``torch.compile`` mode (one of :data:`COMPILE_MODES`; ``reduce-overhead`` replays CUDA graphs); needs
     ``compile``. None = PyTorch's default mode."""
+    memory_budget: float | None = None
+    """With ``compile``: the activation memory budget of our compiled training steps, in [0, 1]
+    (:mod:`perceiverkit.memory_budget`); None = PyTorch's default."""
     seed: int = 0
     out: str | Path | None = None
     """Folder for ``bench.json`` and ``bench.md``, rewritten after every workload."""
@@ -111,6 +115,9 @@ class BenchOptions:
                 raise ValueError(f"compile_mode must be one of {list(COMPILE_MODES)}, got {self.compile_mode!r}")
             if not self.compile:
                 raise ValueError("compile_mode needs compile=True")
+        check_memory_budget(self.memory_budget, "memory_budget")
+        if self.memory_budget is not None and not self.compile:
+            raise ValueError("memory_budget needs compile=True (it steers how torch.compile splits a training step)")
         if self.compile and warmup < 1:
             raise ValueError("compile needs warmup >= 1: the first call of a compiled model compiles it")
         if self.batch_size is not None and self.batch_size < 1:
@@ -263,13 +270,15 @@ def _scalar_error(ours: float, reference: float) -> float:
 
 
 def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtype: str = "fp32",
-                 reference_dtype: str | None = None, cast_weights: bool = False, batch_size: int | None = None,
+                 reference_dtype: str | None = None, cast_weights: bool = False,
+                 memory_budget: float | None = None, batch_size: int | None = None,
                  warmup: int = 1, steps: int = 2, compile: bool = False, compile_mode: str | None = None, seed: int = 0,
                  peak_tflops: float | None = None,
                  status: Callable[[str], None] | None = None) -> tuple[WorkloadResult, str]:
     """Measure one workload, Transformers then ours. Failures (e.g. out of memory) are recorded in the
     result's ``error`` rather than raised, so that a long run goes on. Returns (result, memory method).
-    Transformers runs in ``reference_dtype`` (default: ``dtype``); ``cast_weights``: see :class:`BenchOptions`."""
+    Transformers runs in ``reference_dtype`` (default: ``dtype``); ``cast_weights``, ``memory_budget``: see
+    :class:`BenchOptions`."""
     reference_dtype = reference_dtype or dtype
     case = workload.case(scale, batch_size)
     train = workload.mode == "train"
@@ -304,7 +313,9 @@ def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtyp
             result.setup += f" ({dtype} weights)"
         else:
             ours_model, autocast_dtype = ours_model.to(device), dtype
-        ours = measure(ours_model, case.run_ours, dtype=autocast_dtype, compile=compile, compile_mode=compile_mode)
+        with activation_memory_budget(memory_budget):  # ours compiles during its warm-up, inside this
+            ours = measure(ours_model, case.run_ours, dtype=autocast_dtype, compile=compile,
+                           compile_mode=compile_mode)
         del ours_model
         method = ours.memory_method
         assert ours.check_output is not None and theirs.check_output is not None
@@ -359,7 +370,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
     device = torch.device(options.device)
     environment = environment_info(device, options.dtype, options.compile, scale,
                                    reference_dtype=options.reference_dtype or options.dtype,
-                                   compile_mode=options.compile_mode, cast_weights=options.cast_weights)
+                                   compile_mode=options.compile_mode, cast_weights=options.cast_weights,
+                                   memory_budget=options.memory_budget)
     size = options.matmul_size or _matmul_size(device, scale)
     environment["matmul_size"] = size
     environment["matmul_peak_tflops"] = matmul_peak_tflops(device, DTYPES[options.dtype], size)
@@ -373,8 +385,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             bar.set_postfix_str(workload.name)
             result, method = run_workload(
                 workload, scale, device=device, dtype=options.dtype, reference_dtype=options.reference_dtype,
-                cast_weights=options.cast_weights, batch_size=options.batch_size, warmup=warmup,
-                steps=steps, compile=options.compile, compile_mode=options.compile_mode, seed=options.seed,
+                cast_weights=options.cast_weights, memory_budget=options.memory_budget,
+                batch_size=options.batch_size, warmup=warmup, steps=steps, compile=options.compile, compile_mode=options.compile_mode, seed=options.seed,
                 peak_tflops=environment["matmul_peak_tflops"],
                 status=lambda s, name=workload.name: bar.set_postfix_str(f"{name}: {s}"))
             if result.error:

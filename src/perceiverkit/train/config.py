@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import ConfigError, config_from_dict, config_to_dict
+from ..memory_budget import check_memory_budget
 
 
 @dataclass
@@ -42,7 +43,10 @@ class ModelSpec:
 
     ``compile`` compiles the model's forward with :func:`torch.compile` using ``compile_backend`` (``inductor``
     generates kernels; ``eager`` or ``aot_eager`` only trace, which is quick and useful to check a model
-    compiles). ``compile_fullgraph`` turns any graph break into an error instead of a silent fallback to eager."""
+    compiles). ``compile_fullgraph`` turns any graph break into an error instead of a silent fallback to eager.
+    ``compile_memory_budget`` (in [0, 1], with ``compile``) lets the compiled step recompute cheap forward results
+    in the backward pass instead of keeping them (:mod:`perceiverkit.memory_budget`); None keeps PyTorch's
+    default."""
 
     preset: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +54,7 @@ class ModelSpec:
     compile: bool = False
     compile_backend: str = "inductor"
     compile_fullgraph: bool = False
+    compile_memory_budget: float | None = None
     activation_checkpointing: bool = False
     position_init: Literal["random", "sinusoidal", "local"] = "random"
 
@@ -108,6 +113,13 @@ class TrainConfig:
         self.optim.validate()
         if self.model.compile:
             _check_compile_backend(self.model.compile_backend)
+        if self.model.compile_memory_budget is not None:
+            if not self.model.compile:
+                raise ConfigError("model.compile_memory_budget needs model.compile=true")
+            try:
+                check_memory_budget(self.model.compile_memory_budget, "model.compile_memory_budget")
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
 
 
 def _check_compile_backend(backend: object) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..config import ConfigError, config_from_dict, config_to_dict
+from ..memory_budget import activation_memory_budget
 from ..tasks import PRESETS, TASKS, TaskModel, preset_config
 from .callbacks import RandomStateCheckpoint, SaveOnSigterm
 from .checkpoint_io import AtomicCheckpointIO
@@ -159,7 +160,9 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=resume)
+        # The model compiles at its first training step, inside fit: the budget must be in force then.
+        with activation_memory_budget(config.model.compile_memory_budget):
+            trainer.fit(module, datamodule=data, ckpt_path=resume)
     except SIGTERMException:
         return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True,
                            is_global_zero=trainer.is_global_zero)
