@@ -10,7 +10,8 @@ import torch.distributed as dist
 
 from perceiverkit.tasks import PRESETS, TASKS, preset_config
 from perceiverkit.layers.blocks import CrossAttentionBlock, SelfAttentionBlock
-from perceiverkit.train.sharding import full_state_dict, is_sharded, shard_model
+from perceiverkit import ImageClassifier
+from perceiverkit.train.sharding import full_state_dict, is_sharded, shard_model, unsharded_class
 
 
 @pytest.fixture
@@ -44,6 +45,7 @@ def test_every_attention_block_is_its_own_unit_and_weights_round_trip(mesh):
     blocks = [m for m in model.modules() if isinstance(m, (CrossAttentionBlock, SelfAttentionBlock))]
     assert len(blocks) == 1 + 2 + 1  # encoder cross-attention, 2 self-attention layers, decoder
     assert is_sharded(model) and all(is_sharded(b) for b in blocks)
+    assert type(model).__name__ == "FSDPImageClassifier" and unsharded_class(model) is ImageClassifier
     assert shard_model(model, mesh) is model  # applying it twice is harmless
     after = full_state_dict(model)
     assert after.keys() == before.keys()

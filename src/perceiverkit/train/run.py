@@ -19,7 +19,7 @@ from .config import TrainConfig, dump_train_config
 from .init_schemes import POSITION_INITS
 from .datamodules import DATA_SOURCES, PerceiverDataModule
 from .modules import MODULES, PerceiverModule
-from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded
+from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded, unsharded_class
 
 #: Short task names accepted by ``perceiverkit train``.
 TASK_ALIASES = {"mlm": "masked-lm", "point-cloud": "point-cloud-classification", "flow": "optical-flow",
@@ -106,7 +106,7 @@ def _unsharded(model: TaskModel, weights: dict[str, torch.Tensor]) -> TaskModel:
     """``model`` itself, or for a sharded one a plain copy holding the gathered ``weights``."""
     if not is_sharded(model):
         return model
-    plain = type(model)(model.config)
+    plain = unsharded_class(model)(model.config)
     plain.load_state_dict(weights)
     return plain
 

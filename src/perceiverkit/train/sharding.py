@@ -52,6 +52,13 @@ def is_sharded(model: nn.Module) -> bool:
     return isinstance(model, FSDPModule)
 
 
+def unsharded_class(model: nn.Module) -> type[nn.Module]:
+    """The class ``model`` had before sharding (``fully_shard`` swaps in a subclass named ``FSDP<class>``)."""
+    from torch.distributed.fsdp import FSDPModule
+
+    return next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
+
+
 def shard_model(model: nn.Module, mesh: Any) -> nn.Module:
     """Apply ``fully_shard`` to each attention block of ``model``, then to ``model`` itself (in place).
 
@@ -83,4 +90,5 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
-__all__ = ["FSDP", "SHARDED_UNITS", "FullyShardedStrategy", "full_state_dict", "is_sharded", "shard_model"]
+__all__ = ["FSDP", "SHARDED_UNITS", "FullyShardedStrategy", "full_state_dict", "is_sharded", "shard_model",
+           "unsharded_class"]
