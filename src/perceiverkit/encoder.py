@@ -14,6 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import EncoderConfig
 from .layers.blocks import CrossAttentionBlock, SelfAttentionBlock
+from .layers.factored import FactoredInputs
 
 
 def _check_heads(role: str, num_heads: int, **widths: int) -> None:
@@ -88,13 +89,14 @@ class PerceiverEncoder(nn.Module):
 
     def forward(
         self,
-        inputs: Tensor,
+        inputs: Tensor | FactoredInputs,
         mask: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        """Encode ``inputs`` ``(B, N, input_channels)``; ``mask`` ``(B, N)`` is ``True`` for real inputs."""
-        if inputs.dim() != 3 or inputs.shape[-1] != self.input_channels:
+        """Encode ``inputs`` ``(B, N, input_channels)`` (a tensor, or :class:`FactoredInputs` of that shape);
+        ``mask`` ``(B, N)`` is ``True`` for real inputs."""
+        if len(inputs.shape) != 3 or inputs.shape[-1] != self.input_channels:
             raise ValueError(
                 f"encoder expects inputs of shape (batch, index, {self.input_channels}), got {tuple(inputs.shape)}"
             )

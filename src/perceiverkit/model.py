@@ -160,7 +160,7 @@ class PerceiverIO(nn.Module):
         # they come; position features are still computed in float32 and rounded once.
         pre = self.preprocess(_to_compute_dtype(inputs, self.encoder.latents.dtype), **preprocess_kwargs)
         mask = _as_key_mask(attention_mask, pre.inputs.shape[0], pre.inputs.shape[1])
-        out = self.encoder(pre.inputs, mask, output_attentions, output_hidden_states)
+        out = self.encoder(pre.encoder_inputs, mask, output_attentions, output_hidden_states)
         return Encoded(out.latents, pre, out.cross_attentions, out.self_attentions, out.hidden_states)
 
     def decode(

@@ -58,14 +58,18 @@ def test_every_workload_runs_and_agrees_with_transformers(tiny_run):
         assert r.speedup == pytest.approx(r.transformers.median_ms / r.ours.median_ms)
 
 
-def test_flops_show_the_extra_work_of_transformers_mlm_and_equal_work_elsewhere(tiny_run):
+def test_flops_show_the_extra_work_of_transformers_and_equal_work_elsewhere(tiny_run):
     results = {r.workload: r for r in tiny_run[0].results}
     train = results["mlm-train"]
     # Transformers decodes all 40 positions (and their logits); ours decodes only the 6 masked ones.
     assert train.transformers.flops_per_step > 1.5 * train.ours.flops_per_step
-    for name in INFERENCE:  # the same computation, counted independently on each side
+    for name in INFERENCE:  # counted independently on each side
         ours, theirs = results[name].ours.flops_per_step, results[name].transformers.flops_per_step
-        assert abs(ours - theirs) <= 0.01 * theirs, name
+        if name.startswith(("vision", "flow")):
+            # image inputs: our encoder attends to [pixels, positions] without projecting them (layers/factored.py)
+            assert ours < 0.9 * theirs, name
+        else:  # the same computation
+            assert abs(ours - theirs) <= 0.01 * theirs, name
 
 
 @pytest.mark.parametrize("name", ["mlm-train", "vision-conv"])

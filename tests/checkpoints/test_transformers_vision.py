@@ -43,6 +43,27 @@ def test_classifier_logits_match(save_hf, kind, variant):
     assert relative_error(got, expected) < 1e-4
 
 
+@pytest.mark.parametrize("factored", [True, False], ids=["factored", "projected"])
+@pytest.mark.parametrize("kind", sorted(CLASSIFIERS) + ["flow"])
+def test_both_encoder_cross_attention_paths_match_transformers(save_hf, kind, factored):
+    """The encoder attends to [features, positions] in their basis space (layers/factored.py) or projects them
+    as Transformers does; both give Transformers' outputs, for every image preprocessor and for flow."""
+    if kind == "flow":
+        hf, directory = save_hf(T.PerceiverForOpticalFlow, small_hf_config(train_size=[12, 16]))
+        inputs = dict(inputs=torch.randn(2, 2, 27, 12, 16))
+    else:
+        hf, directory = save_hf(CLASSIFIERS[kind], _config(kind))
+        inputs = dict(pixel_values=torch.randn(2, 3, 32 if kind == "conv" else 16, 32 if kind == "conv" else 16))
+    ours = perceiverkit.from_pretrained(directory)
+    block = ours.perceiver.encoder.cross_attention
+    block.factored_attention = factored
+    pre = ours.perceiver.preprocess(next(iter(inputs.values())))
+    assert block.uses_factored_path(pre.encoder_inputs, ours.perceiver.encoder.config.num_latents) == factored
+    with torch.no_grad():
+        expected, got = hf(**inputs).logits, ours(**inputs).logits
+    assert relative_error(got, expected) < 1e-4
+
+
 def test_learned_positions_interpolate_like_transformers(save_hf):
     hf, directory = save_hf(CLASSIFIERS["learned"], _config("learned"))
     ours = perceiverkit.from_pretrained(directory)

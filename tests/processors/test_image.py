@@ -119,3 +119,43 @@ def test_conv3x3_stem_grid_and_receptive_field():
 def test_conv3x3_stem_rejects_impossible_downsampling(downsample, layers):
     with pytest.raises(ConfigError, match="conv3x3"):
         ImagePreprocessorConfig(prep_type="conv3x3", spatial_downsample=downsample, stem_layers=layers).validate()
+
+
+TRAINABLE = PositionEncodingConfig(kind="trainable", num_channels=6, project_pos_dim=5)
+
+
+@pytest.mark.parametrize("video,kwargs,mapped", [
+    (False, dict(prep_type="conv1x1", out_channels=8, spatial_downsample=2), True),
+    (False, dict(prep_type="conv1x1", out_channels=8, spatial_downsample=1, position=TRAINABLE,
+                 position_grid=(8, 12)), True),
+    (False, dict(prep_type="conv1x1", out_channels=2, spatial_downsample=1), False),  # narrowing: not worth mapping
+    (True, dict(prep_type="conv1x1", out_channels=8, spatial_downsample=2,
+                position=PositionEncodingConfig(kind="fourier", num_bands=4, max_resolution=(4, 8, 12))), True),
+    (True, dict(prep_type="patches", spatial_downsample=2, temporal_downsample=2, linear_after_patching=True,
+                out_channels=16, in_channels=2), False),  # 16 patch channels: not narrower than the 16 features
+    (True, dict(prep_type="patches", spatial_downsample=1, temporal_downsample=2, linear_after_patching=True,
+                out_channels=16, in_channels=2), True),
+    (False, dict(prep_type="patches", spatial_downsample=2), False),
+    (False, dict(prep_type="pixels", spatial_downsample=2), False),
+    (False, dict(prep_type="conv", out_channels=8), False),
+])
+def test_factored_view_concatenates_to_the_inputs(video, kwargs, mapped):
+    kwargs.setdefault("position", FOURIER)
+    pre_cfg = ImagePreprocessorConfig(**kwargs)
+    pre = ImagePreprocessor(pre_cfg, video=video)
+    channels = pre_cfg.in_channels
+    frames = 4 if kwargs["prep_type"] == "conv1x1" else 2  # frame pairs fold into one image, as for flow
+    images = torch.randn((2, frames, channels, 8, 12) if video else (2, channels, 8, 12))
+    out = pre(images)
+    assert out.factored is not None and out.encoder_inputs is out.factored
+    assert (out.factored.weight is not None) == mapped
+    assert out.factored.positions.shape[0] == 1  # one copy of the positions for the whole batch
+    torch.testing.assert_close(out.factored.materialize(), out.inputs, rtol=1e-6, atol=1e-6)
+
+
+def test_added_positions_have_no_factored_view():
+    pre = ImagePreprocessor(ImagePreprocessorConfig(prep_type="pixels", spatial_downsample=1, position_mode="add",
+                                                    position=PositionEncodingConfig(
+                                                        kind="trainable", num_channels=3), position_grid=(8, 12)))
+    out = pre(torch.randn(2, 3, 8, 12))
+    assert out.factored is None and out.encoder_inputs is out.inputs

@@ -63,11 +63,11 @@ def _query_block(num_queries: int, scores_per_query: int) -> int:
     return max(1, -(-num_queries // blocks))
 
 
-def _explicit(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, block: int | None
-              ) -> tuple[Tensor, Tensor]:
-    """``softmax(q·kᵀ/√d)·v`` over blocks of ``block`` queries (all at once when None); returns the context and
+def _explicit(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, block: int | None,
+              scale: float) -> tuple[Tensor, Tensor]:
+    """``softmax(scale·q·kᵀ)·v`` over blocks of ``block`` queries (all at once when None); returns the context and
     the last block's weights (all weights when ``block`` is None)."""
-    q = q * q.shape[-1] ** -0.5  # scaling the queries is cheaper than scaling the scores
+    q = q * scale  # scaling the queries is cheaper than scaling the scores
     num_queries = q.shape[-2]
     block = num_queries if block is None else max(1, block)
     outs, weights = [], q.new_empty(0)
@@ -91,6 +91,7 @@ def attend(
     dropout_p: float = 0.0,
     need_weights: bool = False,
     kernel: AttentionKernel = "auto",
+    scale: float | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Scaled dot-product attention over ``(B, H, M, D)`` tensors.
 
@@ -98,6 +99,7 @@ def attend(
     masked returns zeros (softmax over an empty set is undefined; kernels disagree on NaN vs. uniform weights).
     ``kernel``: ``"fused"`` = ``scaled_dot_product_attention``, ``"explicit"`` = matmul-softmax-matmul over query
     blocks, ``"auto"`` = explicit where :func:`prefers_explicit` (or the weights are asked for), else fused.
+    ``scale`` multiplies the scores (default ``1/√D``).
     Returns the context ``(B, H, M, Dv)`` and, when ``need_weights``, the weights ``(B, H, M, N)``.
     """
     if kernel not in ("auto", "fused", "explicit"):
@@ -108,14 +110,15 @@ def attend(
         has_key = mask.any(dim=-1, keepdim=True)
         # Rows with no valid key attend everywhere (finite maths, finite gradients) and are zeroed below.
         mask = mask | ~has_key
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
     weights = None
     if need_weights or kernel == "explicit" or (kernel == "auto" and prefers_explicit(q, v)):
         block = None if need_weights else _query_block(q.shape[-2], k.shape[0] * k.shape[1] * k.shape[2])
-        out, all_weights = _explicit(q, k, v, mask, dropout_p, block)
+        out, all_weights = _explicit(q, k, v, mask, dropout_p, block, scale)
         if need_weights:
             weights = all_weights if has_key is None else all_weights * has_key.to(all_weights.dtype)
     else:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
     if has_key is not None:
         out = out * has_key.to(out.dtype)
     return out, weights
@@ -143,7 +146,7 @@ def _fold_chunk(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Fold one key/value chunk into the online-softmax state ``(running_max, running_sum, acc)``.
 
-    ``q`` is already scaled by ``1/sqrt(D)``. The state is kept in ``running_max.dtype`` (at least float32)
+    ``q`` is already scaled. The state is kept in ``running_max.dtype`` (at least float32)
     so that long sums in half precision don't lose the small terms.
     """
     state_dtype = running_max.dtype
@@ -175,6 +178,7 @@ def attend_chunked(
     mask: Tensor | None = None,
     dropout_p: float = 0.0,
     checkpoint_chunks: bool = False,
+    scale: float | None = None,
 ) -> Tensor:
     """Scaled dot-product attention of ``q`` ``(B, H, M, D)`` over ``num_keys`` keys, ``chunk_size`` at a time.
 
@@ -200,6 +204,7 @@ def attend_chunked(
             instead of storing its activations. Only the per-chunk softmax state ``(B, H, M, Dv + 2)`` is stored,
             so training memory grows as ``M × Dv × N / chunk_size`` instead of ``M × H × N``.
             Dropout masks are reproduced exactly in the recomputation.
+        scale: multiplies the scores (default ``1/√D``).
 
     Returns:
         The context ``(B, H, M, Dv)`` in ``q``'s dtype.
@@ -215,7 +220,7 @@ def attend_chunked(
         mask = _expand_mask(mask)
     state_dtype = torch.promote_types(q.dtype, torch.float32)
     # Scale the queries once instead of every chunk's scores.
-    q = q * q.shape[-1] ** -0.5
+    q = q * (q.shape[-1] ** -0.5 if scale is None else scale)
     running_max = q.new_full((*q.shape[:-1], 1), float("-inf"), dtype=state_dtype)
     running_sum = q.new_zeros((*q.shape[:-1], 1), dtype=state_dtype)
     acc: Tensor | None = None
@@ -318,6 +323,60 @@ class MultiHeadAttention(nn.Module):
         """Merge the heads of ``(B, H, M, Dv)`` and apply the output projection."""
         batch, _, length, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(batch, length, self.v_channels))
+
+    def forward_low_rank(
+        self,
+        queries: Tensor,
+        basis: Callable[[int, int], Tensor],
+        num_inputs: int,
+        mixing: Tensor,
+        mask: Tensor | None = None,
+        need_weights: bool = False,
+        chunk_size: int | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Cross-attention to inputs whose projected keys/values are ``basis(0, N) @ mixing`` (what
+        ``kv_proj(inputs)`` gives), computed without forming the keys and values.
+
+        Scores are ``(q·Mₖᵀ)·bᵀ`` and the context ``(Σ weights·b)·Mᵥ``, so the ``num_inputs``-long work runs at the
+        basis width instead of the projections' (see :mod:`perceiverkit.layers.factored`). ``basis(start, end)``
+        returns the ``(B, end - start, W)`` basis vectors of inputs ``start:end``; with ``chunk_size`` it is
+        called once per chunk and attention runs with an online softmax (:func:`attend_chunked`). Same result as
+        :meth:`forward` on the projected inputs, up to float rounding; returns the output and, if requested, the
+        weights.
+        """
+        if self.is_self_attention:
+            raise ValueError("forward_low_rank is for cross-attention; this is self-attention")
+        heads, qk = self.num_heads, self.qk_channels
+        if mixing.dim() != 2 or mixing.shape[1] != qk + self.v_channels:
+            raise ValueError(f"mixing must have shape (basis width, {qk + self.v_channels}), got {tuple(mixing.shape)}")
+        width = mixing.shape[0]
+        # Per head: (H, D, W) query-side and (H, W, Dv) value-side maps.
+        key_map = mixing[:, :qk].reshape(width, heads, qk // heads).permute(1, 2, 0)
+        value_map = mixing[:, qk:].reshape(width, heads, self.v_channels // heads).transpose(0, 1)
+        q = self._heads(self.q_proj(queries))
+        q_basis = torch.matmul(q, key_map.to(q.dtype))  # (B, H, M, W)
+        scale = (qk // heads) ** -0.5  # the scale of the projected width, not the basis width
+
+        def heads_view(b: Tensor) -> Tensor:
+            # Keys and values are the same basis vectors, shared by all heads.
+            return b.unsqueeze(1).expand(-1, heads, -1, -1)
+
+        dropout_p = self.dropout if self.training else 0.0
+        weights = None
+        if chunk_size is not None and not need_weights and num_inputs > chunk_size:
+            def key_values(start: int, end: int) -> tuple[Tensor, Tensor]:
+                chunk = heads_view(basis(start, end))
+                return chunk, chunk
+
+            # Recompute each chunk's basis in the backward pass rather than keep it (anything may need gradients:
+            # the queries, the mixing weights, trainable positions).
+            context = attend_chunked(q_basis, key_values, num_inputs, chunk_size, mask, dropout_p=dropout_p,
+                                     checkpoint_chunks=torch.is_grad_enabled(), scale=scale)
+        else:
+            keys = heads_view(basis(0, num_inputs))
+            context, weights = attend(q_basis, keys, keys, mask, dropout_p, need_weights, scale=scale)
+        out = torch.matmul(context, value_map.to(context.dtype))  # (B, H, M, Dv / H)
+        return self._project_out(out), weights
 
     def forward_chunked(
         self,

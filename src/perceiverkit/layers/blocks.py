@@ -10,13 +10,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention, check_chunk_size
+from .factored import FactoredInputs, factored_is_cheaper, layer_norm_basis, layer_norm_linear_mixing
 from .mlp import MLP
 
 
 class CrossAttentionBlock(nn.Module):
     """Queries ``(B, M, q_dim)`` attend to inputs ``(B, N, kv_dim)``; output has the queries' shape.
 
-    Set :attr:`input_chunk_size` to attend to long inputs chunk by chunk (same result, bounded memory).
+    Set :attr:`input_chunk_size` to attend to long inputs chunk by chunk (same result, bounded memory). Inputs
+    given as :class:`~perceiverkit.layers.factored.FactoredInputs` are attended to in their basis space when that
+    is cheaper (:attr:`factored_attention`).
     """
 
     def __init__(
@@ -41,6 +44,9 @@ class CrossAttentionBlock(nn.Module):
         self.norm_mlp = nn.LayerNorm(q_dim)
         self.mlp = MLP(q_dim, widening_factor, activation)
         self._input_chunk_size: int | None = None
+        #: Attend to :class:`FactoredInputs` without projecting them, where that needs fewer FLOPs (same result up
+        #: to float rounding). ``False`` always concatenates and projects them, as Transformers does.
+        self.factored_attention = True
 
     @property
     def input_chunk_size(self) -> int | None:
@@ -59,20 +65,46 @@ class CrossAttentionBlock(nn.Module):
     def input_chunk_size(self, value: int | None) -> None:
         self._input_chunk_size = check_chunk_size(value, "input_chunk_size")
 
+    def uses_factored_path(self, inputs: Tensor | FactoredInputs, num_queries: int) -> bool:
+        """Whether :meth:`forward` attends to ``inputs`` in their basis space rather than projecting them."""
+        attention = self.attention
+        return (isinstance(inputs, FactoredInputs) and self.factored_attention
+                and factored_is_cheaper(inputs, num_queries, attention.num_heads, attention.qk_channels,
+                                        attention.v_channels))
+
     def forward(
-        self, queries: Tensor, inputs: Tensor, mask: Tensor | None = None, need_weights: bool = False
+        self,
+        queries: Tensor,
+        inputs: Tensor | FactoredInputs,
+        mask: Tensor | None = None,
+        need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``."""
+        chunk = self._input_chunk_size
+        if self.uses_factored_path(inputs, queries.shape[1]):
+            assert isinstance(inputs, FactoredInputs)
+            factored, eps = inputs, self.norm_kv.eps
+            mixing = layer_norm_linear_mixing(factored, self.norm_kv, self.attention.kv_proj)
+            attended, weights = self.attention.forward_low_rank(
+                self.norm_q(queries), lambda start, end: layer_norm_basis(factored.narrow(start, end), eps),
+                factored.shape[1], mixing, mask, need_weights, chunk)
+        else:
+            if isinstance(inputs, FactoredInputs):
+                inputs = inputs.materialize()
+            attended, weights = self._attend(queries, inputs, mask, need_weights)
+        x = attended + queries if self.use_query_residual else attended
+        return x + self.mlp(self.norm_mlp(x)), weights
+
+    def _attend(self, queries: Tensor, inputs: Tensor, mask: Tensor | None, need_weights: bool
+                ) -> tuple[Tensor, Tensor | None]:
+        """Layer-norm and project the inputs (chunk by chunk past :attr:`input_chunk_size`) and attend to them."""
         chunk = self._input_chunk_size
         if chunk is not None and not need_weights and inputs.shape[1] > chunk:
             attended = self.attention.forward_chunked(
                 self.norm_q(queries), inputs, chunk, mask, input_transform=self.norm_kv
             )
-            weights = None
-        else:
-            attended, weights = self.attention(self.norm_q(queries), self.norm_kv(inputs), mask, need_weights)
-        x = attended + queries if self.use_query_residual else attended
-        return x + self.mlp(self.norm_mlp(x)), weights
+            return attended, None
+        return self.attention(self.norm_q(queries), self.norm_kv(inputs), mask, need_weights)
 
 
 class SelfAttentionBlock(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 
 from ..config import PositionEncodingConfig, _check, _check_choice, _check_positive
 from ..layers.conv import ConvDownsample, ConvStem3x3
+from ..layers.factored import FactoredInputs
 from ..layers.patches import space_to_depth
 from .base import Preprocessed
 from .positions import GridPositions
@@ -131,6 +133,11 @@ class ImagePreprocessor(nn.Module):
 
     def features(self, images: Tensor) -> Tensor:
         """The channels-last feature grid ``(B, *grid, C)`` before positions."""
+        return self._features(images)[0]
+
+    def _features(self, images: Tensor) -> tuple[Tensor, tuple[Tensor, nn.Linear | nn.Conv2d] | None]:
+        """The feature grid, and when it is a linear map of fewer raw channels (1×1 convolution, linear layer
+        after patching), the raw grid ``(B, *grid, Cr)`` and that map."""
         self._check(images)
         cfg = self.config
         s, t = cfg.spatial_downsample, cfg.temporal_downsample
@@ -138,16 +145,30 @@ class ImagePreprocessor(nn.Module):
             x = space_to_depth(images, s, t)
             if x.dim() == 5 and x.shape[1] == 1:
                 x = x.squeeze(1)
-            return self.linear(x) if cfg.linear_after_patching else x
+            if not cfg.linear_after_patching:
+                return x, None
+            return self.linear(x), (x, self.linear)
         if cfg.prep_type == "pixels":
             x = images[:, ::t, :, ::s, ::s] if self.video else images[:, :, ::s, ::s]
-        elif self.video:  # per-frame convolution
+            return x.movedim(-3, -1), None
+        if self.video:  # per-frame convolution
             b, time = images.shape[:2]
             x = self.conv(images.flatten(0, 1))
             x = x.reshape(b, time, *x.shape[1:])
         else:
             x = self.conv(images)
-        return x.movedim(-3, -1)
+        if cfg.prep_type == "conv1x1":
+            # A strided 1×1 convolution is a linear map of every s-th pixel.
+            return x.movedim(-3, -1), (images[..., ::s, ::s].movedim(-3, -1), self.conv)
+        return x.movedim(-3, -1), None
 
     def forward(self, images: Tensor, interpolate_pos_encoding: bool = False) -> Preprocessed:
-        return self.positions(self.features(images), interpolate=interpolate_pos_encoding)
+        features, linear_of = self._features(images)
+        pre = self.positions(features, interpolate=interpolate_pos_encoding)
+        if pre.factored is not None and linear_of is not None:
+            raw, layer = linear_of
+            if raw.shape[-1] < features.shape[-1]:  # the map only pays off when it widens
+                weight = layer.weight.reshape(layer.weight.shape[0], -1)
+                flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])
+                pre = dataclasses.replace(pre, factored=FactoredInputs(flat, pre.factored.positions, weight, layer.bias))
+        return pre

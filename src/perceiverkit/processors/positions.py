@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import PositionEncodingConfig
+from ..layers.factored import FactoredInputs
 from ..layers.position import FourierPositionEncoding, TrainablePositionEncoding
 from .base import Preprocessed
 
@@ -60,6 +61,7 @@ class GridPositions(nn.Module):
         return self.feature_channels if self.mode == "add" else self.feature_channels + self.position_channels
 
     def positions(self, batch_size: int, grid: Sequence[int], interpolate: bool, like: Tensor) -> Tensor:
+        """``(batch_size, N, C)`` positions of the grid: computed once and expanded (one copy in memory)."""
         if isinstance(self.encoding, TrainablePositionEncoding):
             learned = tuple(self.encoding.index_dims)
             table = self.encoding.embeddings
@@ -70,17 +72,21 @@ class GridPositions(nn.Module):
                         f"{'×'.join(map(str, grid))}; pass interpolate_pos_encoding=True to resample them"
                     )
                 table = _resample(table, learned, tuple(grid))
-            pos = table.expand(batch_size, -1, -1)
+            pos = table.unsqueeze(0)
         else:
-            pos = self.encoding(batch_size, grid, device=like.device, dtype=like.dtype)
-        return self.projection(pos.to(like.dtype))
+            pos = self.encoding(1, grid, device=like.device, dtype=like.dtype)
+        return self.projection(pos.to(like.dtype)).expand(batch_size, -1, -1)
 
     def forward(self, features: Tensor, interpolate: bool = False) -> Preprocessed:
         batch, *grid, channels = features.shape
         flat = features.reshape(batch, math.prod(grid), channels)
         pos = self.positions(batch, grid, interpolate, flat)
-        combined = flat + pos if self.mode == "add" else torch.cat([flat, pos], dim=-1)
-        return Preprocessed(inputs=combined, index_dims=tuple(grid), inputs_without_pos=flat)
+        if self.mode == "add":
+            return Preprocessed(inputs=flat + pos, index_dims=tuple(grid), inputs_without_pos=flat)
+        # Positions are the same for every example: keep one copy for the factored view.
+        factored = FactoredInputs(flat, pos[:1])
+        return Preprocessed(inputs=torch.cat([flat, pos], dim=-1), index_dims=tuple(grid), inputs_without_pos=flat,
+                            factored=factored)
 
 
 def _resample(table: Tensor, source: tuple[int, ...], target: tuple[int, ...]) -> Tensor:

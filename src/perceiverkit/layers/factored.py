@@ -1,0 +1,177 @@
+"""Cross-attention to inputs that are narrow features plus shared positions, without projecting the inputs.
+
+Image-like inputs are ``x = [f, p]``: per-example features ``f`` (often a linear map ``f = r·Wᵀ + b`` of a few raw
+channels, e.g. a 1×1 convolution of 3 colour channels) concatenated with a position encoding ``p`` that is the same
+for every example. The encoder's cross-attention layer-norms ``x`` and projects it to keys and values,
+``kv = LN(x)·Wₖᵥ + bₖᵥ``: a ``C × (D + Dᵥ)`` matmul per input, followed by attention at width ``D`` and ``Dᵥ``.
+
+Because LayerNorm is an affine map of ``x`` with a per-row shift ``μ`` and scale ``1/σ``, every key and value is
+one fixed matrix applied to a narrow per-input *basis* vector:
+
+    LN(x)·Wₖᵥ + bₖᵥ = [r/σ, p/σ, 1/σ, −μ/σ, 1] · Mₖᵥ
+
+where ``Mₖᵥ`` (:func:`layer_norm_linear_mixing`) folds the feature map, the LayerNorm's ``γ, β`` and the projection
+together. So attention can run in the basis space: queries ``q·Mₖᵀ`` score the basis vectors directly, the
+weighted sum of basis vectors is mapped by ``Mᵥ`` afterwards, and the keys and values are never formed. The result
+is the same up to float rounding, including masks, dropout and the attention weights; it pays off when the basis
+(``Cᵣ + Cₚ + 3`` wide) is much narrower than the projections it replaces (:func:`factored_is_cheaper`): for the
+learned-position ImageNet model, 262 basis channels replace 512-wide keys and values (about 4× fewer FLOPs in the
+encoder's cross-attention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+#: Basis channels beyond the raw features and positions: ``1/σ``, ``−μ/σ`` and the constant 1.
+EXTRA_BASIS_CHANNELS = 3
+
+
+@dataclass
+class FactoredInputs:
+    """Inputs ``(B, N, Cf + Cp)`` kept as ``[features, positions]`` along channels.
+
+    Attributes:
+        raw: ``(B, N, Cr)`` per-example raw features.
+        positions: ``(B | 1, N, Cp)`` position features, typically the same for every example.
+        weight: ``(Cf, Cr)``: when given, the features are ``raw·weightᵀ + bias`` (as :class:`torch.nn.Linear`);
+            when ``None`` they are ``raw`` itself.
+        bias: ``(Cf,)`` or ``None``.
+    """
+
+    raw: Tensor
+    positions: Tensor
+    weight: Tensor | None = None
+    bias: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.raw.dim() != 3 or self.positions.dim() != 3:
+            raise ValueError(f"raw features and positions must be 3-D (batch, index, channels), got "
+                             f"{tuple(self.raw.shape)} and {tuple(self.positions.shape)}")
+        if self.positions.shape[1] != self.raw.shape[1] or self.positions.shape[0] not in (1, self.raw.shape[0]):
+            raise ValueError(f"positions {tuple(self.positions.shape)} do not match raw features "
+                             f"{tuple(self.raw.shape)}: expected (1 or {self.raw.shape[0]}, {self.raw.shape[1]}, C)")
+        if self.weight is not None and (self.weight.dim() != 2 or self.weight.shape[1] != self.raw.shape[2]):
+            raise ValueError(f"weight must have shape (features, {self.raw.shape[2]}), got {tuple(self.weight.shape)}")
+        if self.bias is not None and (self.weight is None or tuple(self.bias.shape) != (self.weight.shape[0],)):
+            raise ValueError("bias needs a weight, and must have one entry per feature channel")
+
+    @property
+    def feature_channels(self) -> int:
+        return self.raw.shape[2] if self.weight is None else self.weight.shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        """The shape ``(B, N, Cf + Cp)`` of the concatenated inputs."""
+        batch, length, _ = self.raw.shape
+        return torch.Size((batch, length, self.feature_channels + self.positions.shape[2]))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.raw.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.raw.device
+
+    @property
+    def basis_width(self) -> int:
+        """Width of the basis vectors that keys and values are a linear map of."""
+        return self.raw.shape[2] + self.positions.shape[2] + EXTRA_BASIS_CHANNELS
+
+    def features(self) -> Tensor:
+        return self.raw if self.weight is None else F.linear(self.raw, self.weight, self.bias)
+
+    def materialize(self) -> Tensor:
+        """The concatenated ``(B, N, Cf + Cp)`` inputs."""
+        features = self.features()
+        positions = self.positions.to(features.dtype).expand(features.shape[0], -1, -1)
+        return torch.cat([features, positions], dim=-1)
+
+    def narrow(self, start: int, end: int) -> FactoredInputs:
+        """Inputs ``start:end`` along the index axis."""
+        return FactoredInputs(self.raw[:, start:end], self.positions[:, start:end], self.weight, self.bias)
+
+
+def _compute_dtype(inputs: FactoredInputs) -> torch.dtype:
+    """At least float32: the statistics and the folded weights lose too much in half precision."""
+    return torch.promote_types(inputs.dtype, torch.float32)
+
+
+def _as(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return None if t is None else t.to(dtype)
+
+
+def layer_norm_basis(inputs: FactoredInputs, eps: float) -> Tensor:
+    """The basis ``[r/σ, p/σ, 1/σ, −μ/σ, 1]`` ``(B, N, basis_width)`` of ``LayerNorm(eps)`` applied to the inputs.
+
+    ``μ`` and ``σ² + eps`` are LayerNorm's statistics of each concatenated input row, computed in at least float32
+    from the raw features (for mapped features, from their sum and Gram form, without forming them) and returned
+    in the inputs' dtype.
+    """
+    dtype = _compute_dtype(inputs)
+    with torch.autocast(inputs.device.type, enabled=False):
+        raw, pos = inputs.raw.to(dtype), inputs.positions.to(dtype)
+        weight, bias = _as(inputs.weight, dtype), _as(inputs.bias, dtype)
+        if weight is None:
+            feature_sum, feature_sq = raw.sum(-1), raw.square().sum(-1)
+        else:
+            # f = r·Wᵀ + b: Σf = r·(Σ rows of W) + Σb, |f|² = r·WᵀW·rᵀ + 2 r·Wᵀb + |b|².
+            feature_sum = raw @ weight.sum(0)
+            feature_sq = ((raw @ (weight.T @ weight)) * raw).sum(-1)
+            if bias is not None:
+                feature_sum = feature_sum + bias.sum()
+                feature_sq = feature_sq + 2 * (raw @ (weight.T @ bias)) + bias.square().sum()
+        channels = inputs.feature_channels + pos.shape[-1]
+        mean = (feature_sum + pos.sum(-1)) / channels
+        var = ((feature_sq + pos.square().sum(-1)) / channels - mean.square()).clamp_min(0.0)
+        inv_std = torch.rsqrt(var + eps).unsqueeze(-1)
+        batch = raw.shape[0]
+        basis = torch.cat([
+            raw * inv_std,
+            (pos * inv_std).expand(batch, -1, -1),
+            inv_std,
+            -mean.unsqueeze(-1) * inv_std,
+            torch.ones_like(inv_std),
+        ], dim=-1)
+    return basis.to(inputs.dtype)
+
+
+def layer_norm_linear_mixing(inputs: FactoredInputs, norm: nn.LayerNorm, linear: nn.Linear) -> Tensor:
+    """``M`` ``(basis_width, linear.out_features)`` with ``layer_norm_basis(inputs) @ M == linear(norm(x))`` for
+    the concatenated inputs ``x``; computed in at least float32, returned in the inputs' dtype."""
+    channels = inputs.shape[2]
+    if tuple(norm.normalized_shape) != (channels,) or linear.in_features != channels:
+        raise ValueError(f"LayerNorm {tuple(norm.normalized_shape)} and Linear ({linear.in_features} in) must both "
+                         f"take the {channels}-channel inputs")
+    dtype = _compute_dtype(inputs)
+    with torch.autocast(inputs.device.type, enabled=False):
+        projection = linear.weight.to(dtype).T  # (C, out)
+        gamma, beta = _as(norm.weight, dtype), _as(norm.bias, dtype)
+        scaled = projection if gamma is None else gamma[:, None] * projection
+        features, positions = scaled.split([inputs.feature_channels, inputs.positions.shape[2]])
+        weight, bias = _as(inputs.weight, dtype), _as(inputs.bias, dtype)
+        raw_rows = features if weight is None else weight.T @ features
+        inv_std_row = features.new_zeros(features.shape[1]) if bias is None else bias @ features
+        constant = beta @ projection if beta is not None else projection.new_zeros(projection.shape[1])
+        if linear.bias is not None:
+            constant = constant + linear.bias.to(dtype)
+        mixing = torch.cat([raw_rows, positions, inv_std_row[None], scaled.sum(0)[None], constant[None]])
+    return mixing.to(inputs.dtype)
+
+
+def factored_is_cheaper(inputs: FactoredInputs, num_queries: int, num_heads: int, qk_channels: int,
+                        v_channels: int) -> bool:
+    """Whether attending in the basis space takes fewer multiply-adds per input than projecting the inputs.
+
+    Projected: ``C·(D + Dᵥ)`` for the keys/values plus ``M·(D + Dᵥ)`` for scores and weighted sum. Factored:
+    ``M·basis_width`` per head for each of the two.
+    """
+    width = qk_channels + v_channels
+    projected = inputs.shape[2] * width + num_queries * width
+    factored = 2 * num_heads * num_queries * inputs.basis_width
+    return factored < projected
