@@ -80,14 +80,13 @@ class CrossAttentionBlock(nn.Module):
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``."""
-        chunk = self._input_chunk_size
         if self.uses_factored_path(inputs, queries.shape[1]):
             assert isinstance(inputs, FactoredInputs)
             factored, eps = inputs, self.norm_kv.eps
             mixing = layer_norm_linear_mixing(factored, self.norm_kv, self.attention.kv_proj)
             attended, weights = self.attention.forward_low_rank(
                 self.norm_q(queries), lambda start, end: layer_norm_basis(factored.narrow(start, end), eps),
-                factored.shape[1], mixing, mask, need_weights, chunk)
+                factored.shape[1], mixing, mask, need_weights, self._input_chunk_size)
         else:
             if isinstance(inputs, FactoredInputs):
                 inputs = inputs.materialize()
