@@ -11,10 +11,12 @@
 #   graphs      bf16 both, ours compiled with mode reduce-overhead (CUDA graphs): mlm-infer vision-learned
 #               vision-conv multimodal (static shapes; not yet run on a GPU)
 #   bf16-weights ours with bf16 weights (no autocast: half precision end to end), compiled, against
-#               Transformers' bf16 autocast: mlm-infer vision-learned vision-fourier vision-conv multimodal
-#               (not yet run on a GPU)
+#               Transformers' bf16 autocast: vision-learned mlm-infer (not yet run on a GPU)
 #   budget      as targets, mlm-train only, with activation memory budget 0.8 (recompute LayerNorms, casts and
 #               residual sums in the backward pass; not yet run on a GPU)
+#   latents     as targets, ours with --half-precision-latents (the self-attention stack's residual stream in
+#               bf16; LayerNorm statistics still fp32): mlm-train vision-learned
+#   latents-budget  latents and budget together: mlm-train
 # Transformers always runs eagerly, as it ships. The compact tables of all phases are printed at the end;
 # `python benchmarks/run.py --summary DIR` prints one again, and `perceiverkit bench` options can be
 # appended to every phase (e.g. `bash benchmarks/gpu.sh --steps 20`).
@@ -33,15 +35,18 @@ LOG_DIR="${LOG_DIR:-/tmp/perceiverkit-bench-logs}"  # logs stay out of $OUT (a l
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR" "$LOG_DIR"
 
-declare -A LIMIT=([targets]=250 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=200 [budget]=150)
+declare -A LIMIT=([targets]=170 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=110 [budget]=120
+                  [latents]=150 [latents-budget]=90)
 declare -A ARGS=(
   [targets]="--dtype bf16 --compile --workloads mlm-train vision-learned"
   [flow-fp16]="--dtype fp16 --reference-dtype fp32 --compile --workloads flow-368x496"
   [suite]="--dtype bf16 --workloads mlm-infer vision-fourier vision-conv flow-436x1024 multimodal"
   [flow-bf16]="--dtype bf16 --reference-dtype fp32 --compile --workloads flow-368x496"
   [graphs]="--dtype bf16 --compile-mode reduce-overhead --workloads mlm-infer vision-learned vision-conv multimodal"
-  [bf16-weights]="--dtype bf16 --cast-weights --compile --workloads mlm-infer vision-learned vision-fourier vision-conv multimodal"
+  [bf16-weights]="--dtype bf16 --cast-weights --compile --workloads vision-learned mlm-infer"
   [budget]="--dtype bf16 --compile --memory-budget 0.8 --workloads mlm-train"
+  [latents]="--dtype bf16 --compile --half-precision-latents --workloads mlm-train vision-learned"
+  [latents-budget]="--dtype bf16 --compile --half-precision-latents --memory-budget 0.8 --workloads mlm-train"
 )
 PHASES="${PHASES:-targets flow-fp16 suite flow-bf16 graphs}"
 

@@ -69,3 +69,57 @@ def test_integer_inputs_are_not_cast():
         full = ours(ids).logits
         half = ours.to(torch.bfloat16)(ids).logits  # token ids must stay integers to index the embedding
     assert 1e-5 < relative_error(half.float(), full) < BOUND[torch.bfloat16]
+
+
+def _mlm_train_models():
+    case = WORKLOADS["mlm-train"].case("tiny", None)
+    inputs = case.make_inputs(torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        theirs = _build_transformers(case, 0, Path(tmp)).eval()
+        ours = from_pretrained(tmp).eval()
+    return case, inputs, theirs, ours
+
+
+def _loss_and_grads(case, model, inputs, config):
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = case.run_ours(model, inputs, config)
+    loss.backward()
+    return loss.detach().float(), {n: p.grad.float().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_half_precision_latents_carry_the_autocast_dtype_and_agree_with_transformers():
+    case, inputs, theirs, ours = _mlm_train_models()
+    stack_dtypes = []
+    ours.perceiver.encoder.self_attention[0].register_forward_pre_hook(lambda _, args: stack_dtypes.append(args[0].dtype))
+    with torch.no_grad():
+        reference = case.run_theirs(theirs, inputs, ours.config).float()  # Transformers in float32
+    loss_fp32_stream, grads_fp32_stream = _loss_and_grads(case, ours, inputs, ours.config)
+    ours.perceiver.encoder.half_precision_latents = True
+    loss_half_stream, grads_half_stream = _loss_and_grads(case, ours, inputs, ours.config)
+    assert stack_dtypes == [torch.float32, torch.bfloat16]
+    assert relative_error(loss_half_stream, reference) < BOUND[torch.bfloat16]
+    assert loss_half_stream != loss_fp32_stream  # the stream really was rounded to bf16
+    for name, grad in grads_fp32_stream.items():
+        assert relative_error(grads_half_stream[name], grad) < 5e-2, name
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        encoded = ours.perceiver.encode(inputs["input_ids"])
+    assert encoded.latents.dtype == torch.float32  # handed to the decoder in the stream's own dtype
+
+
+def test_half_precision_latents_change_nothing_without_autocast():
+    case, inputs, _, ours = _mlm_train_models()
+    with torch.no_grad():
+        before = case.run_ours(ours, inputs, ours.config)
+        ours.perceiver.encoder.half_precision_latents = True
+        after = case.run_ours(ours, inputs, ours.config)
+    assert torch.equal(before, after)
+
+
+def test_half_precision_latents_compile_without_graph_breaks():
+    case, inputs, _, ours = _mlm_train_models()
+    ours.perceiver.encoder.half_precision_latents = True
+    expected, _ = _loss_and_grads(case, ours, inputs, ours.config)
+    compiled = torch.compile(ours, fullgraph=True, backend="aot_eager")
+    loss, _ = _loss_and_grads(case, compiled, inputs, ours.config)
+    assert torch.allclose(loss, expected, rtol=1e-6)

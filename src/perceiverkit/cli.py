@@ -167,7 +167,8 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
     report = run_benchmark(BenchOptions(
         device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype,
-        cast_weights=args.cast_weights, memory_budget=args.memory_budget, scale=args.scale,
+        cast_weights=args.cast_weights, half_precision_latents=args.half_precision_latents,
+        memory_budget=args.memory_budget, scale=args.scale,
         workloads=args.workloads, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
         compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out))
     print(to_markdown(report))
@@ -261,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cast-weights", action="store_true",
                    help="inference: run ours with its weights cast to --dtype (half precision end to end) instead "
                         "of under autocast; training keeps autocast")
+    p.add_argument("--half-precision-latents", action="store_true",
+                   help="with --dtype bf16/fp16: carry our latents through the self-attention stack in that dtype "
+                        "instead of float32 (autocast keeps LayerNorm statistics in float32)")
     p.add_argument("--scale", choices=["full", "cpu", "tiny"],
                    help="full: published sizes and batches; cpu: batch 1 for a few cores; tiny: test models "
                         "(default: full on cuda, cpu on cpu)")

@@ -175,6 +175,23 @@ def test_cast_weights_runs_inference_in_half_precision_and_training_under_autoca
     assert 1e-4 < infer["max_rel_error"] < 1e-2 and infer["agreement_ok"]
 
 
+def test_half_precision_latents_are_used_and_reported(tmp_path, capsys, monkeypatch):
+    from perceiverkit.encoder import PerceiverEncoder
+
+    settings, forward = [], PerceiverEncoder.forward
+    monkeypatch.setattr(PerceiverEncoder, "forward",
+                        lambda self, *a, **k: settings.append(self.half_precision_latents) or forward(self, *a, **k))
+    args = ["bench", "--scale", "tiny", "--workloads", "mlm-train", "--steps", "1", "--warmup", "0",
+            "--dtype", "bf16", "--half-precision-latents", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert "dtype: bf16 (autocast, both), ours with bf16 latents" in capsys.readouterr().out
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert data["environment"]["half_precision_latents"] is True
+    (row,) = data["results"]
+    assert row["error"] is None and row["agreement_ok"]
+    assert set(settings) == {True}  # every step of ours ran with the setting (the effect: tests/test_half_precision.py)
+
+
 def test_compile_mode_and_memory_budget_are_reported(tmp_path, capsys):
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "1",
             "--compile-mode", "reduce-overhead", "--memory-budget", "0.5", "--out", str(tmp_path)]
@@ -202,6 +219,8 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     (dict(compile=True, compile_mode="fastest"), "compile_mode must be one of"),
     (dict(cast_weights=True), "cast_weights needs dtype bf16 or fp16"),
     (dict(memory_budget=0.5), "memory_budget needs compile=True"),
+    (dict(half_precision_latents=True), "half_precision_latents needs dtype bf16 or fp16"),
+    (dict(dtype="bf16", cast_weights=True, half_precision_latents=True), "half_precision_latents needs"),
     (dict(compile=True, memory_budget=1.5), r"memory_budget must be a number in \[0, 1\]"),
 ])
 def test_bad_options_are_rejected_before_any_work(options, message):

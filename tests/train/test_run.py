@@ -59,8 +59,18 @@ def test_resumed_run_continues_the_same_loss_curve(tmp_path):
                                load_file(full.model_dir / "model.safetensors"))
 
 
-def test_bf16_mixed_precision_with_activation_checkpointing(tmp_path):
+def test_bf16_mixed_precision_with_activation_checkpointing_and_bf16_latents(tmp_path):
     result = _run(tmp_path, "bf16", "trainer.max_steps=40", "trainer.precision=bf16-mixed",
-                  "model.activation_checkpointing=true", "optim.optimizer=lamb", "optim.lr=0.01")
+                  "model.activation_checkpointing=true", "model.half_precision_latents=true",
+                  "optim.optimizer=lamb", "optim.lr=0.01")
     assert torch.isfinite(torch.tensor(result.metrics["train/loss"]))
     assert result.metrics["val/accuracy"] > 0.2  # learning under autocast (chance: 0.1)
+
+
+def test_bf16_latents_need_a_mixed_precision_run():
+    from perceiverkit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="half_precision_latents needs a mixed trainer.precision"):
+        load_train_config(None, CONFIG, ["model.half_precision_latents=true"])
+    config = load_train_config(None, CONFIG, ["model.half_precision_latents=true", "trainer.precision=bf16-mixed"])
+    assert config.model.half_precision_latents

@@ -108,7 +108,8 @@ def _version(module: str) -> str | None:
 
 def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
                      reference_dtype: str | None = None, compile_mode: str | None = None,
-                     cast_weights: bool = False, memory_budget: float | None = None) -> dict[str, Any]:
+                     cast_weights: bool = False, memory_budget: float | None = None,
+                     half_precision_latents: bool = False) -> dict[str, Any]:
     """The report header: device and its name, threads, library versions and the date."""
     from .. import __version__
 
@@ -122,6 +123,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "reference_dtype": reference_dtype or dtype,
         "cast_weights": cast_weights,
         "memory_budget": memory_budget,
+        "half_precision_latents": half_precision_latents,
         "compile": compile,
         "compile_mode": compile_mode,
         "scale": scale,
@@ -222,9 +224,10 @@ def _dtype_text(env: Mapping[str, Any]) -> str:
     if env.get("cast_weights"):
         return f"ours {ours} weights for inference (autocast for training), Transformers {theirs}" + \
             (" autocast" if theirs != "fp32" else "")
+    latents = f", ours with {ours} latents" if env.get("half_precision_latents") else ""
     if ours == theirs:
-        return f"{ours}{' (autocast, both)' if ours != 'fp32' else ''}"
-    return f"ours {ours}{' (autocast)' if ours != 'fp32' else ''}, Transformers {theirs}"
+        return f"{ours}{' (autocast, both)' if ours != 'fp32' else ''}{latents}"
+    return f"ours {ours}{' (autocast)' if ours != 'fp32' else ''}{latents}, Transformers {theirs}"
 
 
 def settings_text(env: Mapping[str, Any]) -> str:

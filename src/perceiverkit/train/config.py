@@ -46,7 +46,9 @@ class ModelSpec:
     compiles). ``compile_fullgraph`` turns any graph break into an error instead of a silent fallback to eager.
     ``compile_memory_budget`` (in [0, 1], with ``compile``) lets the compiled step recompute cheap forward results
     in the backward pass instead of keeping them (:mod:`perceiverkit.memory_budget`); None keeps PyTorch's
-    default."""
+    default. ``half_precision_latents`` carries the latents through the self-attention stack in the autocast
+    dtype of a ``bf16-mixed``/``16-mixed`` run instead of float32 (half the activation bytes; LayerNorm
+    statistics stay float32; see :attr:`perceiverkit.encoder.PerceiverEncoder.half_precision_latents`)."""
 
     preset: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +58,7 @@ class ModelSpec:
     compile_fullgraph: bool = False
     compile_memory_budget: float | None = None
     activation_checkpointing: bool = False
+    half_precision_latents: bool = False
     position_init: Literal["random", "sinusoidal", "local"] = "random"
 
 
@@ -110,6 +113,9 @@ class TrainConfig:
     def validate(self) -> None:
         if not self.task:
             raise ConfigError("task is required")
+        if self.model.half_precision_latents and "mixed" not in str(self.trainer.precision):
+            raise ConfigError("model.half_precision_latents needs a mixed trainer.precision (bf16-mixed or "
+                              f"16-mixed: it carries the latents in the autocast dtype), got {self.trainer.precision!r}")
         self.optim.validate()
         if self.model.compile:
             _check_compile_backend(self.model.compile_backend)

@@ -78,6 +78,8 @@ def build_model(config: TrainConfig) -> TaskModel:
                           f"got {spec.position_init!r}")
     if spec.activation_checkpointing:
         model.perceiver.encoder.gradient_checkpointing = True
+    if spec.half_precision_latents:
+        model.perceiver.encoder.half_precision_latents = True
     return model
 
 
