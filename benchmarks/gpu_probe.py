@@ -3,11 +3,14 @@
 1. Every attention shape of the official models, timed with each way of computing it: SDPA as PyTorch picks,
    SDPA with the head width zero-padded to a multiple of 8 (which the fused kernels need), each SDPA backend
    forced, and an explicit matmul-softmax-matmul; bf16, CUDA-event timing, median of repeats.
-2. A kernel profile (eager) of our MLM training step and vision-learned inference at full scale: the largest
-   kernels by GPU time and the share of time the GPU sat idle.
+2. A kernel profile of our MLM training step and vision-learned inference at full scale: the largest kernels
+   by GPU time, their time by kind (matrix products, attention, fused elementwise, ...), and the share of time
+   the GPU sat idle. Eager by default; ``--compiled`` profiles the models as the benchmark's fastest settings
+   run them: compiled, the MLM step with bf16 latents (``half_precision_latents``), vision with bf16 weights.
 
-    python benchmarks/gpu_probe.py            # on a CUDA machine
-    python benchmarks/gpu_probe.py --small    # CPU smoke test with shrunken shapes
+    python benchmarks/gpu_probe.py                          # on a CUDA machine
+    python benchmarks/gpu_probe.py --profile-only --compiled
+    python benchmarks/gpu_probe.py --small                  # CPU smoke test with shrunken shapes
 """
 
 from __future__ import annotations
@@ -121,7 +124,23 @@ def attention_table(device, dtype, small: bool) -> None:
         del reference
 
 
-def profile_table(device, dtype, small: bool) -> None:
+#: Kernel-name fragments → kind, first match wins (cuBLAS/CUTLASS GEMMs, SDPA backends, Inductor's Triton).
+KINDS = (("attention", ("flash", "fmha", "cudnn", "attention", "sdpa")),
+         ("matmul", ("gemm", "nvjet", "xmma", "cutlass", "sm90", "wgmma", "ampere", "matmul")),
+         ("optimizer", ("adam", "multi_tensor", "foreach")),
+         ("fused elementwise / norm (triton)", ("triton",)),
+         ("softmax", ("softmax",)),
+         ("copy / cast / fill", ("copy", "memcpy", "memset", "cast", "convert", "fill")),
+         ("elementwise (aten)", ("elementwise",)),
+         ("reduce", ("reduce",)))
+
+
+def kernel_kind(name: str) -> str:
+    lower = name.lower()
+    return next((kind for kind, keys in KINDS if any(k in lower for k in keys)), "other")
+
+
+def profile_table(device, dtype, small: bool, compiled: bool = False) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     from perceiverkit.benchmark.workloads import WORKLOADS
@@ -134,19 +153,24 @@ def profile_table(device, dtype, small: bool) -> None:
             print(f"({workload}: --small skips the full-size profile)")
             continue
         model = create_model(preset).to(device)
+        train = WORKLOADS[workload].mode == "train"
+        if compiled and train:
+            model.perceiver.encoder.half_precision_latents = True
+        elif compiled:
+            model = model.to(dtype)
         inputs = {k: v.to(device) if isinstance(v, torch.Tensor) else v
                   for k, v in case.make_inputs(torch.Generator().manual_seed(0)).items()}
-        train = WORKLOADS[workload].mode == "train"
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4) if train else None
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True) if train else None
         model.train(train)
+        runnable = torch.compile(model) if compiled else model
 
         def step():
             if optimizer is None:
-                with torch.no_grad(), torch.autocast(device.type, dtype=dtype):
-                    return case.run_ours(model, inputs, model.config)
+                with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=not compiled):
+                    return case.run_ours(runnable, inputs, model.config)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=dtype):
-                loss = case.run_ours(model, inputs, model.config)
+                loss = case.run_ours(runnable, inputs, model.config)
             loss.backward()
             optimizer.step()
             return loss
@@ -162,13 +186,22 @@ def profile_table(device, dtype, small: bool) -> None:
             torch.cuda.synchronize()
         events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" or e.self_device_time_total > 0]
         total = sum(e.self_device_time_total for e in events) / 2 / 1000  # ms per step
-        print(f"\n{workload} eager: {wall:.1f} ms/step wall, {total:.1f} ms/step of kernels "
+        print(f"\n{workload} {'compiled' if compiled else 'eager'}: {wall:.1f} ms/step wall, {total:.1f} ms/step of kernels "
               f"(GPU idle {max(0.0, 1 - total / wall) * 100:.0f} %)")
         print("| kernel | ms/step | % | calls/step |")
         print("|---|---|---|---|")
         for e in sorted(events, key=lambda e: -e.self_device_time_total)[:14]:
             ms = e.self_device_time_total / 2 / 1000
             print(f"| {e.key[:90]} | {ms:.2f} | {ms / total * 100:.1f} | {e.count // 2} |")
+        kinds: dict[str, list[float]] = {}
+        for e in events:
+            entry = kinds.setdefault(kernel_kind(e.key), [0.0, 0])
+            entry[0] += e.self_device_time_total / 2 / 1000
+            entry[1] += e.count // 2
+        print("| kind | ms/step | % | kernels/step |")
+        print("|---|---|---|---|")
+        for kind, (ms, calls) in sorted(kinds.items(), key=lambda item: -item[1][0]):
+            print(f"| {kind} | {ms:.2f} | {ms / total * 100:.1f} | {calls} |")
         model = optimizer = None  # free the GPU memory before the next workload
         torch.cuda.empty_cache()
 
@@ -176,13 +209,17 @@ def profile_table(device, dtype, small: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="shrunken shapes (CPU smoke test)")
+    parser.add_argument("--profile-only", action="store_true", help="skip the attention table")
+    parser.add_argument("--compiled", action="store_true",
+                        help="profile compiled models (MLM with bf16 latents, vision with bf16 weights)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")  # SDPA explains every kernel it skips
     device = torch.device("cuda" if torch.cuda.is_available() and not args.small else "cpu")
     dtype = torch.bfloat16
     print(f"{torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
-    attention_table(device, dtype, args.small)
-    profile_table(device, dtype, args.small)
+    if not args.profile_only:
+        attention_table(device, dtype, args.small)
+    profile_table(device, dtype, args.small, args.compiled)
 
 
 if __name__ == "__main__":
