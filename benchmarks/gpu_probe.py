@@ -73,20 +73,33 @@ def padded_sdpa(q, k, v):
     return F.scaled_dot_product_attention(q, k, v, scale=d ** -0.5)[..., :dv]
 
 
+def same_width_sdpa(q, k, v):
+    """Queries and keys zero-padded to the values' width (exact: the scores do not change), so that kernels which
+    need one head width for all three apply."""
+    d, dv = q.shape[-1], v.shape[-1]
+    if d < dv:
+        q, k = F.pad(q, (0, dv - d)), F.pad(k, (0, dv - d))
+    return F.scaled_dot_product_attention(q, k, v, scale=d ** -0.5)
+
+
 def explicit(q, k, v):
     scores = torch.matmul(q, k.transpose(-1, -2)) * q.shape[-1] ** -0.5
     return torch.matmul(scores.softmax(-1), v)
 
 
-def attention_table(device, dtype, small: bool) -> None:
+def attention_table(device, dtype, small: bool, backward: bool = False, only: str | None = None) -> None:
+    """With ``backward``, each time is a forward and backward pass (gradients for queries, keys and values)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backends = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
                 "cudnn": SDPBackend.CUDNN_ATTENTION}
-    columns = ["sdpa", "sdpa pad8", *backends, "explicit"]
+    columns = ["sdpa", "sdpa pad8", "sdpa same width", *backends, "explicit"]
+    print(f"{'forward + backward' if backward else 'forward'}, {dtype}")
     print("| attention (B,H,M,N,Dqk,Dv) | GFLOP | " + " | ".join(f"{c} ms" for c in columns) + " | best TFLOP/s |")
     print("|---|---|" + "---|" * (len(columns) + 1))
     for name, (b, h, m, n, d, dv) in SHAPES.items():
+        if only is not None and only not in name:
+            continue
         if small:
             b, m, n = 1, min(m, 64), min(n, 256)
         gen = torch.Generator(device=device).manual_seed(0)
@@ -94,10 +107,13 @@ def attention_table(device, dtype, small: bool) -> None:
         k = torch.randn(b, h, n, d, device=device, dtype=dtype, generator=gen)
         v = torch.randn(b, h, n, dv, device=device, dtype=dtype, generator=gen)
         reference = explicit(q.float(), k.float(), v.float())
-        flops = 2 * b * h * m * n * (d + dv)
+        flops = 2 * b * h * m * n * (d + dv) * (3.5 if backward else 1)  # backward: ~2.5× the forward's products
+        for t in (q, k, v):
+            t.requires_grad_(backward)
+        grad = torch.randn_like(reference, dtype=dtype) if backward else None
         cells, best = [], None
         runs = {"sdpa": lambda: F.scaled_dot_product_attention(q, k, v), "sdpa pad8": lambda: padded_sdpa(q, k, v),
-                "explicit": lambda: explicit(q, k, v)}
+                "sdpa same width": lambda: same_width_sdpa(q, k, v), "explicit": lambda: explicit(q, k, v)}
         for backend_name, backend in backends.items():
             def forced(backend=backend):
                 with sdpa_kernel([backend]):
@@ -106,11 +122,12 @@ def attention_table(device, dtype, small: bool) -> None:
         for column in columns:
             try:
                 out = runs[column]()
-                error = float((out.float() - reference).abs().max() / reference.abs().max())
+                error = float((out.detach().float() - reference).abs().max() / reference.abs().max())
                 if error > 5e-2:
                     cells.append(f"wrong {error:.1e}")
                     continue
-                ms = bench(runs[column], device)
+                timed = (lambda run=runs[column]: run().backward(grad)) if backward else runs[column]
+                ms = bench(timed, device)
                 cells.append(f"{ms:.2f}")
                 best = ms if best is None else min(best, ms)
             except (RuntimeError, torch.OutOfMemoryError) as err:
@@ -184,7 +201,10 @@ def profile_table(device, dtype, small: bool, compiled: bool = False) -> None:
             for _ in range(2):
                 step()
             torch.cuda.synchronize()
-        events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" or e.self_device_time_total > 0]
+        # Kernels only: the CPU-side operators that launched them (aten::mm, ...) carry the same device time
+        # again, and "Command Buffer Full" marks a full launch queue, not work.
+        events = [e for e in prof.key_averages() if e.device_type.name == "CUDA" and e.self_device_time_total > 0
+                  and e.key != "Command Buffer Full"]
         total = sum(e.self_device_time_total for e in events) / 2 / 1000  # ms per step
         print(f"\n{workload} {'compiled' if compiled else 'eager'}: {wall:.1f} ms/step wall, {total:.1f} ms/step of kernels "
               f"(GPU idle {max(0.0, 1 - total / wall) * 100:.0f} %)")
@@ -210,6 +230,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="shrunken shapes (CPU smoke test)")
     parser.add_argument("--profile-only", action="store_true", help="skip the attention table")
+    parser.add_argument("--attention-only", action="store_true", help="skip the kernel profile")
+    parser.add_argument("--backward", action="store_true", help="time attention forward + backward")
+    parser.add_argument("--shapes", metavar="TEXT", help="only attention shapes whose name contains TEXT (e.g. mlm)")
     parser.add_argument("--compiled", action="store_true",
                         help="profile compiled models (MLM with bf16 latents, vision with bf16 weights)")
     args = parser.parse_args()
@@ -218,8 +241,9 @@ def main() -> None:
     dtype = torch.bfloat16
     print(f"{torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
     if not args.profile_only:
-        attention_table(device, dtype, args.small)
-    profile_table(device, dtype, args.small, args.compiled)
+        attention_table(device, dtype, args.small, args.backward, args.shapes)
+    if not args.attention_only:
+        profile_table(device, dtype, args.small, args.compiled)
 
 
 if __name__ == "__main__":

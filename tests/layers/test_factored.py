@@ -12,8 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from perceiverkit.layers import CrossAttentionBlock
+from perceiverkit.layers import blocks
 from perceiverkit.layers.factored import (
+    CUDA_WIDTH_MULTIPLE,
     FactoredInputs,
+    aligned_basis_width,
     factored_is_cheaper,
     layer_norm_basis,
     layer_norm_linear_mixing,
@@ -53,6 +56,50 @@ def test_basis_times_mixing_is_layer_norm_then_linear(mapped, shared, affine):
     basis = layer_norm_basis(inputs, norm.eps)
     assert basis.shape == (2, 11, inputs.basis_width)
     torch.testing.assert_close(basis @ layer_norm_linear_mixing(inputs, norm, linear), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_zero_padding_to_an_aligned_width_changes_no_product():
+    inputs = make_inputs()
+    norm, linear = randomise(nn.LayerNorm(inputs.shape[2], dtype=torch.float64)), nn.Linear(inputs.shape[2], 9, dtype=torch.float64)
+    width = inputs.basis_width + 5
+    basis, mixing = layer_norm_basis(inputs, norm.eps, width), layer_norm_linear_mixing(inputs, norm, linear, width)
+    assert basis.shape[-1] == mixing.shape[0] == width
+    assert not basis[..., inputs.basis_width:].any() and not mixing[inputs.basis_width:].any()
+    torch.testing.assert_close(basis[..., :inputs.basis_width], layer_norm_basis(inputs, norm.eps), rtol=0, atol=0)
+    torch.testing.assert_close(basis @ mixing, layer_norm_basis(inputs, norm.eps) @ layer_norm_linear_mixing(
+        inputs, norm, linear), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match=f"narrower than the inputs' {inputs.basis_width} basis channels"):
+        layer_norm_basis(inputs, norm.eps, width=inputs.basis_width - 1)
+
+
+def test_basis_is_aligned_on_cuda_only():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert [aligned_basis_width(w, cuda) for w in (8, 261, 262, 264, 325)] == [8, 264, 264, 264, 328]
+    assert aligned_basis_width(262, cpu) == 262
+    assert CUDA_WIDTH_MULTIPLE == 8
+
+
+@pytest.mark.parametrize("chunk", [None, 4])
+def test_block_with_a_padded_basis_matches_the_projected_path(monkeypatch, chunk):
+    # What CUDA does (pad 26 basis channels to 32), forced on the CPU: outputs and gradients unchanged.
+    widths = []
+    monkeypatch.setattr(blocks, "aligned_basis_width",
+                        lambda width, device: widths.append(width) or aligned_basis_width(width, torch.device("cuda")))
+    inputs = make_inputs()
+    inputs = FactoredInputs(inputs.raw.requires_grad_(), inputs.positions, inputs.weight, inputs.bias)
+    block = make_block(inputs, heads=2)
+    queries = torch.randn(2, 5, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+
+    def run(factored: bool):
+        block.factored_attention, block.input_chunk_size = factored, chunk
+        out = block(queries, inputs)[0]
+        return out, torch.autograd.grad(out.square().sum(), [inputs.raw, *block.parameters()])
+
+    (out, grads), (ref, ref_grads) = run(True), run(False)
+    assert widths and set(widths) == {inputs.basis_width} and inputs.basis_width % 8
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
 def test_materialize_concatenates_mapped_features_and_broadcast_positions():

@@ -10,7 +10,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention, check_chunk_size
-from .factored import FactoredInputs, factored_is_cheaper, layer_norm_basis, layer_norm_linear_mixing
+from .factored import (FactoredInputs, aligned_basis_width, factored_is_cheaper, layer_norm_basis,
+                       layer_norm_linear_mixing)
 from .mlp import MLP
 
 
@@ -83,9 +84,10 @@ class CrossAttentionBlock(nn.Module):
         if self.uses_factored_path(inputs, queries.shape[1]):
             assert isinstance(inputs, FactoredInputs)
             factored, eps = inputs, self.norm_kv.eps
-            mixing = layer_norm_linear_mixing(factored, self.norm_kv, self.attention.kv_proj)
+            width = aligned_basis_width(factored.basis_width, factored.device)
+            mixing = layer_norm_linear_mixing(factored, self.norm_kv, self.attention.kv_proj, width)
             attended, weights = self.attention.forward_low_rank(
-                self.norm_q(queries), lambda start, end: layer_norm_basis(factored.narrow(start, end), eps),
+                self.norm_q(queries), lambda start, end: layer_norm_basis(factored.narrow(start, end), eps, width),
                 factored.shape[1], mixing, mask, need_weights, self._input_chunk_size)
         else:
             if isinstance(inputs, FactoredInputs):
