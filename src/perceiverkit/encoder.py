@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import EncoderConfig
 from .layers.blocks import CrossAttentionBlock, SelfAttentionBlock
-from .layers.factored import FactoredInputs
+from .layers.factored import FactoredInputs, SegmentedInputs
 
 
 def _check_heads(role: str, num_heads: int, **widths: int) -> None:
@@ -92,12 +92,13 @@ class PerceiverEncoder(nn.Module):
 
     def forward(
         self,
-        inputs: Tensor | FactoredInputs,
+        inputs: Tensor | FactoredInputs | SegmentedInputs,
         mask: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        """Encode ``inputs`` ``(B, N, input_channels)`` (a tensor, or :class:`FactoredInputs` of that shape);
+        """Encode ``inputs`` ``(B, N, input_channels)`` (a tensor, or :class:`FactoredInputs` or
+        :class:`SegmentedInputs` of that shape);
         ``mask`` ``(B, N)`` is ``True`` for real inputs.
 
         With :attr:`half_precision_latents` set and autocast on, the latents leave the cross-attention in the

@@ -68,6 +68,10 @@ def test_flops_show_the_extra_work_of_transformers_and_equal_work_elsewhere(tiny
         if name.startswith(("vision", "flow")):
             # image inputs: our encoder attends to [pixels, positions] without projecting them (layers/factored.py)
             assert ours < 0.9 * theirs, name
+        elif name == "multimodal":
+            # video and audio likewise, each in its own basis; at this tiny size the encoder's cross-attention is
+            # a small share of the work (at full size: docs/benchmarks.md)
+            assert ours < 0.995 * theirs, name
         else:  # the same computation
             assert abs(ours - theirs) <= 0.01 * theirs, name
 

@@ -16,6 +16,7 @@ from perceiverkit.layers import blocks
 from perceiverkit.layers.factored import (
     CUDA_WIDTH_MULTIPLE,
     FactoredInputs,
+    SegmentedInputs,
     aligned_basis_width,
     factored_is_cheaper,
     layer_norm_basis,
@@ -24,13 +25,14 @@ from perceiverkit.layers.factored import (
 
 
 def make_inputs(batch=2, length=11, raw=3, features=16, positions=20, mapped=True, shared=True, seed=0,
-                dtype=torch.float64, offset=0.0):
+                dtype=torch.float64, offset=0.0, constant=0):
     gen = torch.Generator().manual_seed(seed)
     randn = lambda *shape: torch.randn(*shape, generator=gen, dtype=dtype)  # noqa: E731
     pos = randn(1 if shared else batch, length, positions)
+    const = randn(constant) + 1.0 if constant else None  # a learned padding vector, off-centre
     if mapped:
-        return FactoredInputs(randn(batch, length, raw) + offset, pos, randn(features, raw), randn(features))
-    return FactoredInputs(randn(batch, length, features) + offset, pos)
+        return FactoredInputs(randn(batch, length, raw) + offset, pos, randn(features, raw), randn(features), const)
+    return FactoredInputs(randn(batch, length, features) + offset, pos, constant=const)
 
 
 def randomise(module: nn.Module, seed: int = 1) -> nn.Module:
@@ -45,8 +47,10 @@ def randomise(module: nn.Module, seed: int = 1) -> nn.Module:
 @pytest.mark.parametrize("mapped", [True, False])
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("affine", ["full", "no-bias", "none"])
-def test_basis_times_mixing_is_layer_norm_then_linear(mapped, shared, affine):
-    inputs = make_inputs(mapped=mapped, shared=shared, offset=3.0)  # a mean far from 0 stresses the statistics
+@pytest.mark.parametrize("constant", [0, 7], ids=["no-constant", "constant"])
+def test_basis_times_mixing_is_layer_norm_then_linear(mapped, shared, affine, constant):
+    # a mean far from 0 stresses the statistics
+    inputs = make_inputs(mapped=mapped, shared=shared, offset=3.0, constant=constant)
     channels = inputs.shape[2]
     norm = nn.LayerNorm(channels, elementwise_affine=affine != "none", bias=affine == "full", dtype=torch.float64)
     linear = nn.Linear(channels, 9, dtype=torch.float64)
@@ -262,3 +266,85 @@ def test_work_per_input_is_the_closed_form():
     per_input = {factored: (flops(200, factored) - flops(100, factored)) / 100 for factored in (True, False)}
     assert per_input[True] == 4 * batch * heads * queries * width + 2 * batch * raw**2
     assert per_input[False] == 2 * batch * (features + positions + queries) * (qk + v) + 2 * batch * raw * features
+
+
+def make_segments(batch=2, seed=0) -> SegmentedInputs:
+    """Three modalities 42 channels wide: mapped features + shared positions + padding, a plain tensor, and
+    unmapped features + per-example positions + padding."""
+    first = make_inputs(batch, length=11, raw=3, features=16, positions=20, constant=6, seed=seed)
+    plain = torch.randn(batch, 4, 42, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
+    last = make_inputs(batch, length=9, features=10, positions=25, mapped=False, shared=False, constant=7,
+                       seed=seed + 2, offset=-2.0)
+    return SegmentedInputs((first, plain, last))
+
+
+def test_segmented_inputs_concatenate_their_segments():
+    segmented = make_segments()
+    x = segmented.materialize()
+    assert segmented.shape == x.shape == (2, 24, 42) and segmented.dtype == torch.float64
+    first, plain, last = segmented.segments
+    torch.testing.assert_close(x[:, 11:15], plain, rtol=0, atol=0)
+    torch.testing.assert_close(x[:, 15:, 35:], last.constant.expand(2, 9, 7), rtol=0, atol=0)
+    torch.testing.assert_close(x[:, :11], first.materialize(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="share batch size and channels"):
+        SegmentedInputs((first, torch.zeros(2, 4, 41)))
+    with pytest.raises(ValueError, match="at least one segment"):
+        SegmentedInputs(())
+    with pytest.raises(ValueError, match="constant channels must be 1-D"):
+        FactoredInputs(first.raw, first.positions, constant=torch.zeros(1, 3))
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("masked", [False, True])
+def test_block_attends_to_each_segment_in_its_own_basis_with_one_softmax(heads, masked):
+    segmented = make_segments()
+    first, plain, last = segmented.segments
+    leaves = [first.raw, first.constant, plain, last.raw, last.positions, last.constant]
+    for leaf in leaves:
+        leaf.requires_grad_()
+    block = make_block(first, heads)
+    queries = torch.randn(2, 5, 10, dtype=torch.float64, requires_grad=True)
+    mask = None
+    if masked:  # some inputs of every segment masked in example 0; every input masked in example 1
+        mask = torch.rand(2, 24, generator=torch.Generator().manual_seed(4)) > 0.4
+        mask[1] = False
+    assert block.uses_factored_path(segmented, 5)
+    assert block._cheaper_factored(first, 5) and block._cheaper_factored(last, 5)
+
+    def run(factored: bool):
+        block.factored_attention = factored
+        out = block(queries, segmented, mask)[0]
+        return out, torch.autograd.grad(out.square().sum(), [queries, *leaves, *block.parameters()])
+
+    (out, grads), (ref, ref_grads) = run(True), run(False)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_segments_are_projected_when_weights_are_asked_for_or_inputs_are_chunked():
+    segmented = make_segments()
+    block = make_block(segmented.segments[0], heads=2)
+    queries = torch.randn(2, 5, 10, dtype=torch.float64)
+    x = segmented.materialize()
+    expected, expected_weights = block(queries, x, need_weights=True)
+    assert not block.uses_factored_path(segmented, 5, need_weights=True)
+    out, weights = block(queries, segmented, need_weights=True)
+    torch.testing.assert_close(weights, expected_weights, rtol=0, atol=0)
+    block.input_chunk_size = 5
+    assert not block.uses_factored_path(segmented, 5)
+    torch.testing.assert_close(block(queries, segmented)[0], expected, rtol=1e-10, atol=1e-10)
+
+
+def test_segments_in_training_draw_dropout_and_learn():
+    segmented = make_segments()
+    block = make_block(segmented.segments[0], heads=2)
+    block.attention.dropout = 0.5
+    block.train()
+    queries = torch.randn(2, 5, 10, dtype=torch.float64)
+    torch.manual_seed(0)
+    a = block(queries, segmented)[0]
+    b = block(queries, segmented)[0]
+    block.eval()
+    c = block(queries, segmented)[0]
+    assert torch.isfinite(a).all() and not torch.allclose(a, b) and torch.allclose(c, block(queries, segmented)[0])

@@ -143,11 +143,13 @@ def _fold_chunk(
     running_sum: Tensor,
     acc: Tensor | None,
     dropout_p: float,
+    value_map: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Fold one key/value chunk into the online-softmax state ``(running_max, running_sum, acc)``.
 
     ``q`` is already scaled. The state is kept in ``running_max.dtype`` (at least float32)
-    so that long sums in half precision don't lose the small terms.
+    so that long sums in half precision don't lose the small terms. ``value_map`` ``(H, W, Dv)``, when given,
+    maps the chunk's weighted ``W``-wide values into the accumulator's ``Dv`` channels.
     """
     state_dtype = running_max.dtype
     scores = torch.matmul(q, k.transpose(-1, -2)).to(state_dtype)
@@ -165,7 +167,10 @@ def _fold_chunk(
         # Dropping unnormalised weights equals dropping normalised ones: dropout(p / l) = dropout(p) / l. The
         # normaliser `running_sum` keeps the undropped weights, as softmax-then-dropout does.
         probs = F.dropout(probs, p=dropout_p, training=True)
-    chunk_out = torch.matmul(probs.to(v.dtype), v).to(state_dtype)
+    chunk_out = torch.matmul(probs.to(v.dtype), v)
+    if value_map is not None:
+        chunk_out = torch.matmul(chunk_out, value_map.to(chunk_out.dtype))
+    chunk_out = chunk_out.to(state_dtype)
     acc = chunk_out if acc is None else acc * rescale + chunk_out
     return new_max, running_sum, acc
 
@@ -246,6 +251,47 @@ def attend_chunked(
     # Queries without any valid key have running_sum == 0 and acc == 0: divide by 1 to return exact zeros.
     out = acc / torch.where(running_sum > 0, running_sum, torch.ones_like(running_sum))
     return out.to(q.dtype)
+
+
+#: One run of keys for :func:`attend_segments`: the queries mapped into this run's key space ``(B, H, M, D_s)``
+#: (unscaled), its keys ``(B, H, N_s, D_s)`` and values ``(B, H, N_s, W_s)``, and a map ``(H, W_s, Dv)`` of the
+#: weighted values into the output channels (``None`` when ``W_s`` is already ``Dv``).
+KeySegment = tuple[Tensor, Tensor, Tensor, Tensor | None]
+
+
+def attend_segments(segments: list[KeySegment], mask: Tensor | None = None, dropout_p: float = 0.0,
+                    scale: float = 1.0) -> Tensor:
+    """Attention over keys that come in consecutive runs, each scored by its own queries and with its own value
+    width, under one softmax over all of them.
+
+    The result equals :func:`attend` on the concatenated keys when every run's ``q_s·k_sᵀ`` are the scores of
+    the same queries against its keys and ``v_s·map_s`` its values (up to float rounding): the runs are folded
+    into one online softmax (running max and sum, as in :func:`attend_chunked`). ``mask`` ``(B, N)`` or
+    ``(B, M, N)`` covers all runs in order; queries with no valid key return zeros, as in :func:`attend`.
+    ``scale`` multiplies every score. Returns the context ``(B, H, M, Dv)`` in the first queries' dtype.
+    """
+    if not segments:
+        raise ValueError("attend_segments needs at least one run of keys")
+    num_keys = sum(k.shape[-2] for _, k, _, _ in segments)
+    if mask is not None:
+        if mask.shape[-1] != num_keys:
+            raise ValueError(f"mask must have {num_keys} keys in its last dimension, got shape {tuple(mask.shape)}")
+        mask = _expand_mask(mask)
+    first = segments[0][0]
+    state_dtype = torch.promote_types(first.dtype, torch.float32)
+    running_max = first.new_full((*first.shape[:-1], 1), float("-inf"), dtype=state_dtype)
+    running_sum = first.new_zeros((*first.shape[:-1], 1), dtype=state_dtype)
+    acc: Tensor | None = None
+    start = 0
+    for q, k, v, value_map in segments:
+        end = start + k.shape[-2]
+        run_mask = None if mask is None else mask[..., start:end]
+        running_max, running_sum, acc = _fold_chunk(q * scale, k, v, run_mask, running_max, running_sum, acc,
+                                                    dropout_p, value_map)
+        start = end
+    assert acc is not None
+    out = acc / torch.where(running_sum > 0, running_sum, torch.ones_like(running_sum))
+    return out.to(first.dtype)
 
 
 class MultiHeadAttention(nn.Module):
@@ -349,10 +395,7 @@ class MultiHeadAttention(nn.Module):
         heads, qk = self.num_heads, self.qk_channels
         if mixing.dim() != 2 or mixing.shape[1] != qk + self.v_channels:
             raise ValueError(f"mixing must have shape (basis width, {qk + self.v_channels}), got {tuple(mixing.shape)}")
-        width = mixing.shape[0]
-        # Per head: (H, D, W) query-side and (H, W, Dv) value-side maps.
-        key_map = mixing[:, :qk].reshape(width, heads, qk // heads).permute(1, 2, 0)
-        value_map = mixing[:, qk:].reshape(width, heads, self.v_channels // heads).transpose(0, 1)
+        key_map, value_map = self._basis_maps(mixing)
         q = self._heads(self.q_proj(queries))
         q_basis = torch.matmul(q, key_map.to(q.dtype))  # (B, H, M, W)
         scale = (qk // heads) ** -0.5  # the scale of the projected width, not the basis width
@@ -377,6 +420,45 @@ class MultiHeadAttention(nn.Module):
             context, weights = attend(q_basis, keys, keys, mask, dropout_p, need_weights, scale=scale)
         out = torch.matmul(context, value_map.to(context.dtype))  # (B, H, M, Dv / H)
         return self._project_out(out), weights
+
+    def _basis_maps(self, mixing: Tensor) -> tuple[Tensor, Tensor]:
+        """Per head, the ``(H, D, W)`` query-side and ``(H, W, Dv)`` value-side maps of a basis' mixing matrix."""
+        heads, qk = self.num_heads, self.qk_channels
+        width = mixing.shape[0]
+        key_map = mixing[:, :qk].reshape(width, heads, qk // heads).permute(1, 2, 0)
+        value_map = mixing[:, qk:].reshape(width, heads, self.v_channels // heads).transpose(0, 1)
+        return key_map, value_map
+
+    def forward_segments(
+        self,
+        queries: Tensor,
+        segments: list[tuple[Tensor, Tensor | None]],
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """Cross-attention to inputs given as consecutive runs, each either a basis ``(B, N_s, W_s)`` with its
+        mixing matrix (``basis @ mixing`` = what ``kv_proj`` gives for those inputs; see :meth:`forward_low_rank`)
+        or inputs ``(B, N_s, kv_dim)`` to project (mixing ``None``), under one softmax (:func:`attend_segments`).
+        Same result as :meth:`forward` on the concatenated inputs, up to float rounding; no attention weights.
+        """
+        if self.is_self_attention:
+            raise ValueError("forward_segments is for cross-attention; this is self-attention")
+        qk, heads = self.qk_channels, self.num_heads
+        q = self._heads(self.q_proj(queries))
+        runs: list[KeySegment] = []
+        for inputs, mixing in segments:
+            if mixing is None:
+                k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)
+                runs.append((q, self._heads(k), self._heads(v), None))
+                continue
+            if mixing.dim() != 2 or mixing.shape[1] != qk + self.v_channels or mixing.shape[0] != inputs.shape[-1]:
+                raise ValueError(f"mixing must have shape ({inputs.shape[-1]}, {qk + self.v_channels}), "
+                                 f"got {tuple(mixing.shape)}")
+            key_map, value_map = self._basis_maps(mixing)
+            keys = inputs.unsqueeze(1).expand(-1, heads, -1, -1)  # one basis, shared by all heads
+            runs.append((torch.matmul(q, key_map.to(q.dtype)), keys, keys, value_map))
+        dropout_p = self.dropout if self.training else 0.0
+        out = attend_segments(runs, mask, dropout_p, scale=(qk // heads) ** -0.5)
+        return self._project_out(out)
 
     def forward_chunked(
         self,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention, check_chunk_size
-from .factored import (FactoredInputs, aligned_basis_width, factored_is_cheaper, layer_norm_basis,
-                       layer_norm_linear_mixing)
+from .factored import (FactoredInputs, SegmentedInputs, aligned_basis_width, factored_is_cheaper,
+                       layer_norm_basis, layer_norm_linear_mixing)
 from .mlp import MLP
 
 
@@ -20,7 +20,9 @@ class CrossAttentionBlock(nn.Module):
 
     Set :attr:`input_chunk_size` to attend to long inputs chunk by chunk (same result, bounded memory). Inputs
     given as :class:`~perceiverkit.layers.factored.FactoredInputs` are attended to in their basis space when that
-    is cheaper (:attr:`factored_attention`).
+    is cheaper (:attr:`factored_attention`); :class:`~perceiverkit.layers.factored.SegmentedInputs` (several
+    modalities) likewise, each factored segment in its own basis, unless the attention weights are asked for or
+    :attr:`input_chunk_size` is set (then they are concatenated and projected).
     """
 
     def __init__(
@@ -66,23 +68,49 @@ class CrossAttentionBlock(nn.Module):
     def input_chunk_size(self, value: int | None) -> None:
         self._input_chunk_size = check_chunk_size(value, "input_chunk_size")
 
-    def uses_factored_path(self, inputs: Tensor | FactoredInputs, num_queries: int) -> bool:
-        """Whether :meth:`forward` attends to ``inputs`` in their basis space rather than projecting them."""
+    def _cheaper_factored(self, inputs: Tensor | FactoredInputs, num_queries: int) -> bool:
         attention = self.attention
-        return (isinstance(inputs, FactoredInputs) and self.factored_attention
+        return (isinstance(inputs, FactoredInputs)
                 and factored_is_cheaper(inputs, num_queries, attention.num_heads, attention.qk_channels,
                                         attention.v_channels))
+
+    def uses_factored_path(self, inputs: Tensor | FactoredInputs | SegmentedInputs, num_queries: int,
+                           need_weights: bool = False) -> bool:
+        """Whether :meth:`forward` attends to ``inputs`` (or, for segmented inputs, to some segment of them) in
+        their basis space rather than projecting them."""
+        if not self.factored_attention:
+            return False
+        if isinstance(inputs, SegmentedInputs):
+            return (not need_weights and self._input_chunk_size is None
+                    and any(self._cheaper_factored(s, num_queries) for s in inputs.segments))
+        return self._cheaper_factored(inputs, num_queries)
+
+    def _attend_segments(self, queries: Tensor, inputs: SegmentedInputs, mask: Tensor | None) -> Tensor:
+        """Each segment in its own basis where that is cheaper, else layer-normed for projection; one softmax."""
+        runs: list[tuple[Tensor, Tensor | None]] = []
+        for segment in inputs.segments:
+            if self._cheaper_factored(segment, queries.shape[1]):
+                assert isinstance(segment, FactoredInputs)
+                width = aligned_basis_width(segment.basis_width, segment.device)
+                runs.append((layer_norm_basis(segment, self.norm_kv.eps, width),
+                             layer_norm_linear_mixing(segment, self.norm_kv, self.attention.kv_proj, width)))
+            else:
+                plain = segment.materialize() if isinstance(segment, FactoredInputs) else segment
+                runs.append((self.norm_kv(plain), None))
+        return self.attention.forward_segments(self.norm_q(queries), runs, mask)
 
     def forward(
         self,
         queries: Tensor,
-        inputs: Tensor | FactoredInputs,
+        inputs: Tensor | FactoredInputs | SegmentedInputs,
         mask: Tensor | None = None,
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``."""
-        if self.uses_factored_path(inputs, queries.shape[1]):
-            assert isinstance(inputs, FactoredInputs)
+        weights: Tensor | None
+        if isinstance(inputs, SegmentedInputs) and self.uses_factored_path(inputs, queries.shape[1], need_weights):
+            attended, weights = self._attend_segments(queries, inputs, mask), None
+        elif isinstance(inputs, FactoredInputs) and self.uses_factored_path(inputs, queries.shape[1]):
             factored, eps = inputs, self.norm_kv.eps
             width = aligned_basis_width(factored.basis_width, factored.device)
             mixing = layer_norm_linear_mixing(factored, self.norm_kv, self.attention.kv_proj, width)
@@ -90,7 +118,7 @@ class CrossAttentionBlock(nn.Module):
                 self.norm_q(queries), lambda start, end: layer_norm_basis(factored.narrow(start, end), eps, width),
                 factored.shape[1], mixing, mask, need_weights, self._input_chunk_size)
         else:
-            if isinstance(inputs, FactoredInputs):
+            if isinstance(inputs, (FactoredInputs, SegmentedInputs)):
                 inputs = inputs.materialize()
             attended, weights = self._attend(queries, inputs, mask, need_weights)
         x = attended + queries if self.use_query_residual else attended

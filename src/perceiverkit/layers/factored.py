@@ -53,7 +53,7 @@ def _check_width(width: int | None, inputs: FactoredInputs) -> int:
 
 @dataclass
 class FactoredInputs:
-    """Inputs ``(B, N, Cf + Cp)`` kept as ``[features, positions]`` along channels.
+    """Inputs ``(B, N, Cf + Cp + Cc)`` kept as ``[features, positions, constant]`` along channels.
 
     Attributes:
         raw: ``(B, N, Cr)`` per-example raw features.
@@ -61,12 +61,16 @@ class FactoredInputs:
         weight: ``(Cf, Cr)``: when given, the features are ``raw·weightᵀ + bias`` (as :class:`torch.nn.Linear`);
             when ``None`` they are ``raw`` itself.
         bias: ``(Cf,)`` or ``None``.
+        constant: ``(Cc,)`` channels appended to every input, or ``None`` (a multimodal model pads each
+            modality to a common width with a learned vector). They widen no basis: their share of every key
+            and value folds into the ``1/σ`` channel.
     """
 
     raw: Tensor
     positions: Tensor
     weight: Tensor | None = None
     bias: Tensor | None = None
+    constant: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.raw.dim() != 3 or self.positions.dim() != 3:
@@ -79,6 +83,12 @@ class FactoredInputs:
             raise ValueError(f"weight must have shape (features, {self.raw.shape[2]}), got {tuple(self.weight.shape)}")
         if self.bias is not None and (self.weight is None or tuple(self.bias.shape) != (self.weight.shape[0],)):
             raise ValueError("bias needs a weight, and must have one entry per feature channel")
+        if self.constant is not None and self.constant.dim() != 1:
+            raise ValueError(f"constant channels must be 1-D, got shape {tuple(self.constant.shape)}")
+
+    @property
+    def constant_channels(self) -> int:
+        return 0 if self.constant is None else self.constant.shape[0]
 
     @property
     def feature_channels(self) -> int:
@@ -86,9 +96,9 @@ class FactoredInputs:
 
     @property
     def shape(self) -> torch.Size:
-        """The shape ``(B, N, Cf + Cp)`` of the concatenated inputs."""
+        """The shape ``(B, N, Cf + Cp + Cc)`` of the concatenated inputs."""
         batch, length, _ = self.raw.shape
-        return torch.Size((batch, length, self.feature_channels + self.positions.shape[2]))
+        return torch.Size((batch, length, self.feature_channels + self.positions.shape[2] + self.constant_channels))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -107,14 +117,56 @@ class FactoredInputs:
         return self.raw if self.weight is None else F.linear(self.raw, self.weight, self.bias)
 
     def materialize(self) -> Tensor:
-        """The concatenated ``(B, N, Cf + Cp)`` inputs."""
+        """The concatenated ``(B, N, Cf + Cp + Cc)`` inputs."""
         features = self.features()
-        positions = self.positions.to(features.dtype).expand(features.shape[0], -1, -1)
-        return torch.cat([features, positions], dim=-1)
+        batch, length, _ = features.shape
+        parts = [features, self.positions.to(features.dtype).expand(batch, -1, -1)]
+        if self.constant is not None:
+            parts.append(self.constant.to(features.dtype).expand(batch, length, -1))
+        return torch.cat(parts, dim=-1)
 
     def narrow(self, start: int, end: int) -> FactoredInputs:
         """Inputs ``start:end`` along the index axis."""
-        return FactoredInputs(self.raw[:, start:end], self.positions[:, start:end], self.weight, self.bias)
+        return FactoredInputs(self.raw[:, start:end], self.positions[:, start:end], self.weight, self.bias,
+                              self.constant)
+
+
+@dataclass
+class SegmentedInputs:
+    """Inputs ``(B, N, C)`` given as consecutive runs along the index axis, each a tensor or
+    :class:`FactoredInputs` of the same width ``C``: a multimodal model's modalities, each with its own basis.
+
+    The encoder's cross-attention attends to each factored segment in its own basis and to the others by
+    projecting them, with one softmax over all ``N`` inputs (:func:`~perceiverkit.layers.attention.attend_segments`).
+    """
+
+    segments: tuple[Tensor | FactoredInputs, ...]
+
+    def __post_init__(self) -> None:
+        self.segments = tuple(self.segments)
+        if not self.segments:
+            raise ValueError("SegmentedInputs needs at least one segment")
+        shapes = [tuple(s.shape) for s in self.segments]
+        if any(len(s) != 3 for s in shapes) or len({(s[0], s[2]) for s in shapes}) != 1:
+            raise ValueError(f"segments must share batch size and channels (batch, index, channels), got {shapes}")
+
+    @property
+    def shape(self) -> torch.Size:
+        batch, _, channels = self.segments[0].shape
+        return torch.Size((batch, sum(s.shape[1] for s in self.segments), channels))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.segments[0].dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.segments[0].device
+
+    def materialize(self) -> Tensor:
+        """The concatenated ``(B, N, C)`` inputs."""
+        pieces = [s.materialize() if isinstance(s, FactoredInputs) else s for s in self.segments]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
 
 
 def _compute_dtype(inputs: FactoredInputs) -> torch.dtype:
@@ -148,7 +200,10 @@ def layer_norm_basis(inputs: FactoredInputs, eps: float, width: int | None = Non
             if bias is not None:
                 feature_sum = feature_sum + bias.sum()
                 feature_sq = feature_sq + 2 * (raw @ (weight.T @ bias)) + bias.square().sum()
-        channels = inputs.feature_channels + pos.shape[-1]
+        if inputs.constant is not None:
+            constant = inputs.constant.to(dtype)
+            feature_sum, feature_sq = feature_sum + constant.sum(), feature_sq + constant.square().sum()
+        channels = inputs.shape[2]
         mean = (feature_sum + pos.sum(-1)) / channels
         var = ((feature_sq + pos.square().sum(-1)) / channels - mean.square()).clamp_min(0.0)
         inv_std = torch.rsqrt(var + eps).unsqueeze(-1)
@@ -179,10 +234,14 @@ def layer_norm_linear_mixing(inputs: FactoredInputs, norm: nn.LayerNorm, linear:
         projection = linear.weight.to(dtype).T  # (C, out)
         gamma, beta = _as(norm.weight, dtype), _as(norm.bias, dtype)
         scaled = projection if gamma is None else gamma[:, None] * projection
-        features, positions = scaled.split([inputs.feature_channels, inputs.positions.shape[2]])
+        features, positions, constant_rows = scaled.split(
+            [inputs.feature_channels, inputs.positions.shape[2], inputs.constant_channels])
         weight, bias = _as(inputs.weight, dtype), _as(inputs.bias, dtype)
         raw_rows = features if weight is None else weight.T @ features
+        # Whatever is the same for every input (the features' bias, constant channels) is scaled by 1/σ.
         inv_std_row = features.new_zeros(features.shape[1]) if bias is None else bias @ features
+        if inputs.constant is not None:
+            inv_std_row = inv_std_row + inputs.constant.to(dtype) @ constant_rows
         constant = beta @ projection if beta is not None else projection.new_zeros(projection.shape[1])
         if linear.bias is not None:
             constant = constant + linear.bias.to(dtype)

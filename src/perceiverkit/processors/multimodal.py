@@ -3,15 +3,21 @@
 Each modality's features are padded with a learned modality vector to a common width and concatenated along
 the index axis (in sorted name order). Learned mask tokens replace a modality's inputs with a given
 probability: the published autoencoder masks the label entirely so that it must be predicted.
+
+The encoder also gets the same inputs as :class:`~perceiverkit.layers.factored.SegmentedInputs`: modalities
+that are raw features plus positions (and were not masked) keep their factored view, with the padding vector as
+constant channels, so that the cross-attention can attend to them without projecting them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
+from ..layers.factored import FactoredInputs, SegmentedInputs
 from .base import Preprocessed
 
 
@@ -73,7 +79,7 @@ class MultimodalPreprocessor(nn.Module):
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Preprocessed:
         _check_names(inputs, self.names, "multimodal inputs")
-        parts, sizes = [], {}
+        parts, segments, sizes = [], [], {}
         batch = None
         for name in self.names:
             pre = self.modalities[name](inputs[name])
@@ -82,11 +88,18 @@ class MultimodalPreprocessor(nn.Module):
                 batch = x.shape[0]
             elif x.shape[0] != batch:
                 raise ValueError(f"modality {name!r} has batch size {x.shape[0]}, others have {batch}")
-            pad = self.padding[name].to(x.dtype).expand(x.shape[0], x.shape[1], -1)
-            parts.append(self._mask(name, torch.cat([x, pad], dim=-1)))
+            padding = self.padding[name].to(x.dtype)
+            padded = torch.cat([x, padding.expand(x.shape[0], x.shape[1], -1)], dim=-1)
+            masked = self._mask(name, padded)
+            parts.append(masked)
+            if masked is padded and isinstance(pre.factored, FactoredInputs) and pre.factored.constant is None:
+                segments.append(dataclasses.replace(pre.factored, constant=padding[0]))
+            else:
+                segments.append(masked)
             sizes[name] = x.shape[1]
         combined = torch.cat(parts, dim=1)
-        return Preprocessed(inputs=combined, index_dims=(combined.shape[1],), modality_sizes=sizes)
+        return Preprocessed(inputs=combined, index_dims=(combined.shape[1],), modality_sizes=sizes,
+                            factored=SegmentedInputs(tuple(segments)))
 
 
 class MultimodalPostprocessor(nn.Module):
