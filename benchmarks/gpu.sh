@@ -17,6 +17,9 @@
 #   latents     as targets, ours with --half-precision-latents (the self-attention stack's residual stream in
 #               bf16; LayerNorm statistics still fp32): mlm-train vision-learned
 #   latents-budget  latents and budget together: mlm-train
+#   attention-explicit / attention-padded  as latents, mlm-train only, with our attention computed explicitly
+#               (matmul-softmax-matmul) or by SDPA at one zero-padded head width (the language model's heads are
+#               32 wide for keys, 160 for values: cuDNN's backward ran at ~85 TFLOP/s there)
 # Transformers always runs eagerly, as it ships. The compact tables of all phases are printed at the end;
 # `python benchmarks/run.py --summary DIR` prints one again, and `perceiverkit bench` options can be
 # appended to every phase (e.g. `bash benchmarks/gpu.sh --steps 20`).
@@ -36,7 +39,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR" "$LOG_DIR"
 
 declare -A LIMIT=([targets]=170 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=110 [budget]=120
-                  [latents]=150 [latents-budget]=90)
+                  [latents]=150 [latents-budget]=90 [attention-explicit]=90 [attention-padded]=90)
 declare -A ARGS=(
   [targets]="--dtype bf16 --compile --workloads mlm-train vision-learned"
   [flow-fp16]="--dtype fp16 --reference-dtype fp32 --compile --workloads flow-368x496"
@@ -47,6 +50,8 @@ declare -A ARGS=(
   [budget]="--dtype bf16 --compile --memory-budget 0.8 --workloads mlm-train"
   [latents]="--dtype bf16 --compile --half-precision-latents --workloads mlm-train vision-learned"
   [latents-budget]="--dtype bf16 --compile --half-precision-latents --memory-budget 0.8 --workloads mlm-train"
+  [attention-explicit]="--dtype bf16 --compile --half-precision-latents --attention-kernel explicit --workloads mlm-train"
+  [attention-padded]="--dtype bf16 --compile --half-precision-latents --attention-kernel padded --workloads mlm-train"
 )
 PHASES="${PHASES:-targets flow-fp16 suite flow-bf16 graphs}"
 

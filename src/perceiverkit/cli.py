@@ -168,6 +168,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     report = run_benchmark(BenchOptions(
         device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype,
         cast_weights=args.cast_weights, half_precision_latents=args.half_precision_latents,
+        attention_kernel=args.attention_kernel,
         memory_budget=args.memory_budget, scale=args.scale,
         workloads=args.workloads, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
         compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out))
@@ -178,6 +179,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .benchmark.runner import COMPILE_MODES, DTYPES
+    from .layers.attention import ATTENTION_KERNELS
 
     parser = argparse.ArgumentParser(prog="perceiverkit", description="Perceiver IO models for any modality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -265,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--half-precision-latents", action="store_true",
                    help="with --dtype bf16/fp16: carry our latents through the self-attention stack in that dtype "
                         "instead of float32 (autocast keeps LayerNorm statistics in float32)")
+    p.add_argument("--attention-kernel", choices=list(ATTENTION_KERNELS), default="auto",
+                   help="how our attention is computed: auto (per shape), fused (SDPA), explicit "
+                        "(matmul-softmax-matmul) or padded (SDPA at one zero-padded head width); default %(default)s")
     p.add_argument("--scale", choices=["full", "cpu", "tiny"],
                    help="full: published sizes and batches; cpu: batch 1 for a few cores; tiny: test models "
                         "(default: full on cuda, cpu on cpu)")

@@ -196,6 +196,23 @@ def test_half_precision_latents_are_used_and_reported(tmp_path, capsys, monkeypa
     assert set(settings) == {True}  # every step of ours ran with the setting (the effect: tests/test_half_precision.py)
 
 
+def test_attention_kernel_is_used_and_reported(tmp_path, capsys, monkeypatch):
+    from perceiverkit.layers.attention import MultiHeadAttention
+
+    kernels, forward = set(), MultiHeadAttention.forward
+    monkeypatch.setattr(MultiHeadAttention, "forward",
+                        lambda self, *a, **k: kernels.add(self.kernel) or forward(self, *a, **k))
+    args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "0",
+            "--attention-kernel", "padded", "--out", str(tmp_path)]
+    assert main(args) == 0
+    assert "our attention kernel: padded" in capsys.readouterr().out
+    data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    assert data["environment"]["attention_kernel"] == "padded"
+    (row,) = data["results"]
+    assert row["error"] is None and row["agreement_ok"] and row["max_rel_error"] < 1e-5
+    assert kernels == {"padded"}
+
+
 def test_compile_mode_and_memory_budget_are_reported(tmp_path, capsys):
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "1",
             "--compile-mode", "reduce-overhead", "--memory-budget", "0.5", "--out", str(tmp_path)]
@@ -224,6 +241,7 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
     (dict(cast_weights=True), "cast_weights needs dtype bf16 or fp16"),
     (dict(memory_budget=0.5), "memory_budget needs compile=True"),
     (dict(half_precision_latents=True), "half_precision_latents needs dtype bf16 or fp16"),
+    (dict(attention_kernel="flash"), "attention_kernel must be one of"),
     (dict(dtype="bf16", cast_weights=True, half_precision_latents=True), "half_precision_latents needs"),
     (dict(compile=True, memory_budget=1.5), r"memory_budget must be a number in \[0, 1\]"),
 ])

@@ -10,7 +10,7 @@ import torch
 import perceiverkit.layers.attention as attention_module
 from perceiverkit.layers import MultiHeadAttention, attend
 
-KERNELS = ["fused", "explicit"]
+KERNELS = ["fused", "explicit", "padded"]
 
 
 def naive_attention(q, k, v, mask=None):
@@ -186,3 +186,42 @@ def test_dropout_only_in_training():
     assert torch.equal(attn(x)[0], attn(x)[0])
     attn.train()
     assert not torch.equal(attn(x)[0], attn(x)[0])
+
+
+@pytest.mark.parametrize("widths", [(4, 12), (12, 4)], ids=["narrow-keys", "narrow-values"])
+def test_padded_kernel_gives_the_fused_result_and_gradients(widths):
+    d, dv = widths
+    gen = torch.Generator().manual_seed(5)
+    q, k = torch.randn(2, 3, 6, d, generator=gen), torch.randn(2, 3, 9, d, generator=gen)
+    v = torch.randn(2, 3, 9, dv, generator=gen)
+    mask = torch.rand(2, 9, generator=gen) > 0.3
+    mask[1] = False
+
+    def run(kernel):
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        out, _ = attend(*leaves, mask, kernel=kernel)
+        return out, torch.autograd.grad(out.square().sum(), leaves)
+
+    (out, grads), (ref, ref_grads) = run("padded"), run("fused")
+    assert out.shape == (2, 3, 6, dv)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_set_attention_kernel_reaches_every_attention_module():
+    from perceiverkit import PerceiverEncoder
+    from perceiverkit.config import EncoderConfig
+    from perceiverkit.layers import set_attention_kernel
+
+    encoder = PerceiverEncoder(EncoderConfig(num_latents=4, d_latents=16, num_self_attends_per_block=2,
+                                             num_self_attention_heads=2, num_cross_attention_heads=1), 8).eval()
+    x = torch.randn(2, 5, 8)
+    expected = encoder(x).latents
+    assert set_attention_kernel(encoder, "padded", self_attention_only=True) == 2
+    assert encoder.cross_attention.attention.kernel == "auto"
+    assert set_attention_kernel(encoder, "explicit") == 3
+    assert {m.kernel for m in encoder.modules() if isinstance(m, MultiHeadAttention)} == {"explicit"}
+    torch.testing.assert_close(encoder(x).latents, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"attention kernel must be one of \['auto', 'fused', 'explicit', 'padded'\]"):
+        set_attention_kernel(encoder, "flash")

@@ -109,7 +109,7 @@ def _version(module: str) -> str | None:
 def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
                      reference_dtype: str | None = None, compile_mode: str | None = None,
                      cast_weights: bool = False, memory_budget: float | None = None,
-                     half_precision_latents: bool = False) -> dict[str, Any]:
+                     half_precision_latents: bool = False, attention_kernel: str = "auto") -> dict[str, Any]:
     """The report header: device and its name, threads, library versions and the date."""
     from .. import __version__
 
@@ -124,6 +124,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "cast_weights": cast_weights,
         "memory_budget": memory_budget,
         "half_precision_latents": half_precision_latents,
+        "attention_kernel": attention_kernel,
         "compile": compile,
         "compile_mode": compile_mode,
         "scale": scale,
@@ -232,7 +233,9 @@ def _dtype_text(env: Mapping[str, Any]) -> str:
 
 def settings_text(env: Mapping[str, Any]) -> str:
     """``dtype: …; ours compiled: …``: the precision and compilation a report's environment was run with."""
-    return f"dtype: {_dtype_text(env)}; ours compiled: {_compile_text(env)}"
+    kernel = env.get("attention_kernel") or "auto"
+    kernel_text = "" if kernel == "auto" else f"; our attention kernel: {kernel}"
+    return f"dtype: {_dtype_text(env)}; ours compiled: {_compile_text(env)}{kernel_text}"
 
 
 def to_markdown(report: BenchReport) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..layers.attention import ATTENTION_KERNELS, set_attention_kernel
 from ..memory_budget import activation_memory_budget, check_memory_budget
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, synchronize, time_steps
 from .report import BenchReport, ImplResult, WorkloadResult, environment_info, write_report
@@ -83,6 +84,9 @@ class BenchOptions:
     """Under autocast, carry our latents through the self-attention stack in the autocast dtype instead of
     float32 (:attr:`~perceiverkit.encoder.PerceiverEncoder.half_precision_latents`); Transformers keeps its
     float32 residual stream."""
+    attention_kernel: str = "auto"
+    """How our attention is computed (:func:`~perceiverkit.layers.attention.attend`'s kernels; ``auto`` picks
+    per shape). Transformers always runs its own."""
     memory_budget: float | None = None
     """With ``compile``: the activation memory budget of our compiled training steps, in [0, 1]
     (:mod:`perceiverkit.memory_budget`); None = PyTorch's default."""
@@ -120,6 +124,8 @@ class BenchOptions:
             if not self.compile:
                 raise ValueError("compile_mode needs compile=True")
         check_memory_budget(self.memory_budget, "memory_budget")
+        if self.attention_kernel not in ATTENTION_KERNELS:
+            raise ValueError(f"attention_kernel must be one of {list(ATTENTION_KERNELS)}, got {self.attention_kernel!r}")
         if self.half_precision_latents and (self.dtype == "fp32" or self.cast_weights):
             raise ValueError("half_precision_latents needs dtype bf16 or fp16 under autocast (not fp32, not "
                              "cast_weights, where the latents are in the weights' dtype already)")
@@ -278,14 +284,14 @@ def _scalar_error(ours: float, reference: float) -> float:
 
 def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtype: str = "fp32",
                  reference_dtype: str | None = None, cast_weights: bool = False,
-                 half_precision_latents: bool = False, memory_budget: float | None = None, batch_size: int | None = None,
+                 half_precision_latents: bool = False, attention_kernel: str = "auto", memory_budget: float | None = None, batch_size: int | None = None,
                  warmup: int = 1, steps: int = 2, compile: bool = False, compile_mode: str | None = None, seed: int = 0,
                  peak_tflops: float | None = None,
                  status: Callable[[str], None] | None = None) -> tuple[WorkloadResult, str]:
     """Measure one workload, Transformers then ours. Failures (e.g. out of memory) are recorded in the
     result's ``error`` rather than raised, so that a long run goes on. Returns (result, memory method).
     Transformers runs in ``reference_dtype`` (default: ``dtype``); ``cast_weights``, ``half_precision_latents``,
-    ``memory_budget``: see :class:`BenchOptions`."""
+    ``attention_kernel``, ``memory_budget``: see :class:`BenchOptions`."""
     reference_dtype = reference_dtype or dtype
     case = workload.case(scale, batch_size)
     train = workload.mode == "train"
@@ -322,6 +328,7 @@ def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtyp
             ours_model, autocast_dtype = ours_model.to(device), dtype
         if half_precision_latents:
             ours_model.perceiver.encoder.half_precision_latents = True
+        set_attention_kernel(ours_model, attention_kernel)  # type: ignore[arg-type]  # checked by resolve()
         with activation_memory_budget(memory_budget):  # ours compiles during its warm-up, inside this
             ours = measure(ours_model, case.run_ours, dtype=autocast_dtype, compile=compile,
                            compile_mode=compile_mode)
@@ -381,7 +388,8 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
                                    reference_dtype=options.reference_dtype or options.dtype,
                                    compile_mode=options.compile_mode, cast_weights=options.cast_weights,
                                    memory_budget=options.memory_budget,
-                                   half_precision_latents=options.half_precision_latents)
+                                   half_precision_latents=options.half_precision_latents,
+                                   attention_kernel=options.attention_kernel)
     size = options.matmul_size or _matmul_size(device, scale)
     environment["matmul_size"] = size
     environment["matmul_peak_tflops"] = matmul_peak_tflops(device, DTYPES[options.dtype], size)
@@ -396,6 +404,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
             result, method = run_workload(
                 workload, scale, device=device, dtype=options.dtype, reference_dtype=options.reference_dtype,
                 cast_weights=options.cast_weights, half_precision_latents=options.half_precision_latents,
+                attention_kernel=options.attention_kernel,
                 memory_budget=options.memory_budget, batch_size=options.batch_size, warmup=warmup, steps=steps,
                 compile=options.compile, compile_mode=options.compile_mode, seed=options.seed,
                 peak_tflops=environment["matmul_peak_tflops"],

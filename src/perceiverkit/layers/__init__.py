@@ -1,6 +1,6 @@
 """Reusable building blocks: attention, MLP, residual blocks and position encodings."""
 
-from .attention import MultiHeadAttention, attend
+from .attention import ATTENTION_KERNELS, MultiHeadAttention, attend, set_attention_kernel
 from .blocks import CrossAttentionBlock, SelfAttentionBlock
 from .mlp import ACTIVATIONS, MLP, get_activation
 from .position import (
@@ -13,6 +13,7 @@ from .position import (
 
 __all__ = [
     "ACTIVATIONS",
+    "ATTENTION_KERNELS",
     "MLP",
     "CrossAttentionBlock",
     "FourierPositionEncoding",
@@ -24,4 +25,5 @@ __all__ = [
     "fourier_features",
     "get_activation",
     "linear_positions",
+    "set_attention_kernel",
 ]

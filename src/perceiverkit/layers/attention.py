@@ -19,6 +19,7 @@ and values then never exist for all keys at once.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from typing import Literal
 
@@ -48,7 +49,8 @@ FUSED_MAX_HEAD_WIDTH = 256
 #: Largest ``batch × heads × queries × keys`` score block the explicit path materialises at once (2³⁰ elements:
 #: 2 GiB in bf16); more queries are split into equal blocks (large blocks keep the matmuls efficient).
 SCORE_BLOCK_ELEMENTS = 1 << 30
-AttentionKernel = Literal["auto", "fused", "explicit"]
+AttentionKernel = Literal["auto", "fused", "explicit", "padded"]
+ATTENTION_KERNELS: tuple[str, ...] = typing.get_args(AttentionKernel)
 
 
 def prefers_explicit(q: Tensor, v: Tensor) -> bool:
@@ -83,6 +85,17 @@ def _explicit(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: f
     return out, weights
 
 
+def _padded_sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float, scale: float) -> Tensor:
+    """SDPA with queries/keys and values zero-padded to one head width (zeros change no score and no output
+    channel that is kept)."""
+    width = max(q.shape[-1], v.shape[-1])
+    if q.shape[-1] < width:
+        q, k = F.pad(q, (0, width - q.shape[-1])), F.pad(k, (0, width - k.shape[-1]))
+    out = F.scaled_dot_product_attention(q, k, F.pad(v, (0, width - v.shape[-1])), attn_mask=mask,
+                                         dropout_p=dropout_p, scale=scale)
+    return out[..., :v.shape[-1]]
+
+
 def attend(
     q: Tensor,
     k: Tensor,
@@ -98,12 +111,14 @@ def attend(
     ``mask`` is boolean, ``True`` = attend, of shape ``(B, N)`` or ``(B, M, N)``. A query whose keys are all
     masked returns zeros (softmax over an empty set is undefined; kernels disagree on NaN vs. uniform weights).
     ``kernel``: ``"fused"`` = ``scaled_dot_product_attention``, ``"explicit"`` = matmul-softmax-matmul over query
-    blocks, ``"auto"`` = explicit where :func:`prefers_explicit` (or the weights are asked for), else fused.
+    blocks, ``"padded"`` = ``scaled_dot_product_attention`` with queries, keys and values zero-padded to one head
+    width (exact; the flash kernels need equal widths, e.g. the language model's 32-wide keys and 160-wide
+    values), ``"auto"`` = explicit where :func:`prefers_explicit` (or the weights are asked for), else fused.
     ``scale`` multiplies the scores (default ``1/√D``).
     Returns the context ``(B, H, M, Dv)`` and, when ``need_weights``, the weights ``(B, H, M, N)``.
     """
-    if kernel not in ("auto", "fused", "explicit"):
-        raise ValueError(f"kernel must be 'auto', 'fused' or 'explicit', got {kernel!r}")
+    if kernel not in ATTENTION_KERNELS:
+        raise ValueError(f"kernel must be one of {list(ATTENTION_KERNELS)}, got {kernel!r}")
     has_key: Tensor | None = None
     if mask is not None:
         mask = _expand_mask(mask)
@@ -117,6 +132,8 @@ def attend(
         out, all_weights = _explicit(q, k, v, mask, dropout_p, block, scale)
         if need_weights:
             weights = all_weights if has_key is None else all_weights * has_key.to(all_weights.dtype)
+    elif kernel == "padded":
+        out = _padded_sdpa(q, k, v, mask, dropout_p, scale)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
     if has_key is not None:
@@ -337,6 +354,9 @@ class MultiHeadAttention(nn.Module):
             self.q_proj = nn.Linear(q_dim, qk_channels)
             self.kv_proj = nn.Linear(kv_dim, qk_channels + v_channels)
         self.out_proj = nn.Linear(v_channels, out_dim)
+        #: How :func:`attend` computes this module's attention (a runtime choice; every kernel gives the same
+        #: result up to float rounding). See :func:`set_attention_kernel`.
+        self.kernel: AttentionKernel = "auto"
 
     def _heads(self, x: Tensor) -> Tensor:
         batch, length, width = x.shape
@@ -362,7 +382,8 @@ class MultiHeadAttention(nn.Module):
             q = self.q_proj(queries)
             k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)
         dropout_p = self.dropout if self.training else 0.0
-        out, weights = attend(self._heads(q), self._heads(k), self._heads(v), mask, dropout_p, need_weights)
+        out, weights = attend(self._heads(q), self._heads(k), self._heads(v), mask, dropout_p, need_weights,
+                              kernel=self.kernel)
         return self._project_out(out), weights
 
     def _project_out(self, out: Tensor) -> Tensor:
@@ -417,7 +438,8 @@ class MultiHeadAttention(nn.Module):
                                      checkpoint_chunks=torch.is_grad_enabled(), scale=scale)
         else:
             keys = heads_view(basis(0, num_inputs))
-            context, weights = attend(q_basis, keys, keys, mask, dropout_p, need_weights, scale=scale)
+            context, weights = attend(q_basis, keys, keys, mask, dropout_p, need_weights, kernel=self.kernel,
+                                      scale=scale)
         out = torch.matmul(context, value_map.to(context.dtype))  # (B, H, M, Dv / H)
         return self._project_out(out), weights
 
@@ -505,3 +527,19 @@ class MultiHeadAttention(nn.Module):
             q, key_values, inputs.shape[1], chunk_size, mask, dropout_p=dropout_p, checkpoint_chunks=needs_grad
         )
         return self._project_out(out)
+
+
+def set_attention_kernel(model: nn.Module, kernel: AttentionKernel, self_attention_only: bool = False) -> int:
+    """Make every :class:`MultiHeadAttention` in ``model`` (only the self-attentions, if asked) use ``kernel``
+    (see :func:`attend`); returns how many modules were set.
+
+    Raises:
+        ValueError: for an unknown kernel name.
+    """
+    if kernel not in ATTENTION_KERNELS:
+        raise ValueError(f"attention kernel must be one of {list(ATTENTION_KERNELS)}, got {kernel!r}")
+    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)
+               and (m.is_self_attention or not self_attention_only)]
+    for module in modules:
+        module.kernel = kernel
+    return len(modules)
