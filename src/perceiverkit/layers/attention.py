@@ -14,7 +14,9 @@ It also serves callers that ask for the attention weights.
 :func:`attend_chunked` is the same attention computed over the keys/values one chunk at a time with an online
 (running max / running sum) softmax. It exists for the encoder's cross-attention, whose key/value array (the
 inputs) can be far larger than anything else in the model: the ``queries × keys`` scores and the projected keys
-and values then never exist for all keys at once.
+and values then never exist for all keys at once. :func:`attend_segments` folds runs of keys that each have their
+own queries and value map into one such online softmax: the multimodal encoder's modalities, each attended to in
+its own basis (:mod:`perceiverkit.layers.factored`).
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ def _padded_sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p
     width = max(q.shape[-1], v.shape[-1])
     if q.shape[-1] < width:
         q, k = F.pad(q, (0, width - q.shape[-1])), F.pad(k, (0, width - k.shape[-1]))
-    out = F.scaled_dot_product_attention(q, k, F.pad(v, (0, width - v.shape[-1])), attn_mask=mask,
-                                         dropout_p=dropout_p, scale=scale)
-    return out[..., :v.shape[-1]]
+    value_width = v.shape[-1]
+    if value_width < width:
+        v = F.pad(v, (0, width - value_width))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    return out[..., :value_width]
 
 
 def attend(

@@ -17,6 +17,9 @@ is the same up to float rounding, including masks, dropout and the attention wei
 (``Cᵣ + Cₚ + 3`` wide) is much narrower than the projections it replaces (:func:`factored_is_cheaper`): for the
 learned-position ImageNet model, 262 basis channels replace 512-wide keys and values (about 4× fewer FLOPs in the
 encoder's cross-attention).
+
+Channels that are the same for every input (a multimodal model's padding vector, :attr:`FactoredInputs.constant`)
+widen no basis. Several modalities, each with a basis of its own, are :class:`SegmentedInputs`.
 """
 
 from __future__ import annotations
