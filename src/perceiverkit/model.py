@@ -159,7 +159,8 @@ class PerceiverIO(nn.Module):
         # A model cast to half precision (``model.to(torch.bfloat16)``) takes float32 pixels, audio and frames as
         # they come; position features are still computed in float32 and rounded once.
         pre = self.preprocess(_to_compute_dtype(inputs, self.encoder.latents.dtype), **preprocess_kwargs)
-        mask = _as_key_mask(attention_mask, pre.inputs.shape[0], pre.inputs.shape[1])
+        batch, length = pre.encoder_inputs.shape[:2]
+        mask = _as_key_mask(attention_mask, batch, length)
         out = self.encoder(pre.encoder_inputs, mask, output_attentions, output_hidden_states)
         return Encoded(out.latents, pre, out.cross_attentions, out.self_attentions, out.hidden_states)
 

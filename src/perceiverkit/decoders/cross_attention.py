@@ -73,7 +73,7 @@ class CrossAttentionDecoder(nn.Module):
 
     def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[Tensor]:
         """Flat output indices in chunks of at most ``chunk_size``, covering every output once."""
-        yield from torch.arange(self.num_outputs, device=pre.inputs.device).split(chunk_size)
+        yield from torch.arange(self.num_outputs, device=pre.encoder_inputs.device).split(chunk_size)
 
     def build_queries(
         self,

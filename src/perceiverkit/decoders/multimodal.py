@@ -72,7 +72,7 @@ class MultimodalDecoder(nn.Module):
 
     def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[dict[str, Tensor]]:
         """Every output point of every modality, one modality at a time, in chunks of at most ``chunk_size``."""
-        device = pre.inputs.device
+        device = pre.encoder_inputs.device
         empty = torch.empty(0, dtype=torch.long, device=device)
         for name in self.names:
             for chunk in torch.arange(self.queries[name].num_points, device=device).split(chunk_size):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import PositionEncodingConfig, _check, _check_choice, _check_positive
@@ -151,15 +151,19 @@ class ImagePreprocessor(nn.Module):
         if cfg.prep_type == "pixels":
             x = images[:, ::t, :, ::s, ::s] if self.video else images[:, :, ::s, ::s]
             return x.movedim(-3, -1), None
+        if cfg.prep_type == "conv1x1":
+            # A strided 1×1 convolution is a linear map of every s-th pixel. Applied as one, it gives the
+            # channels-last features directly instead of a channels-first output to transpose (and then copy
+            # when the positions are concatenated).
+            raw = images[..., ::s, ::s].movedim(-3, -1)
+            weight = self.conv.weight.reshape(self.conv.weight.shape[0], -1)
+            return F.linear(raw, weight, self.conv.bias), (raw, self.conv)
         if self.video:  # per-frame convolution
             b, time = images.shape[:2]
             x = self.conv(images.flatten(0, 1))
             x = x.reshape(b, time, *x.shape[1:])
         else:
             x = self.conv(images)
-        if cfg.prep_type == "conv1x1":
-            # A strided 1×1 convolution is a linear map of every s-th pixel.
-            return x.movedim(-3, -1), (images[..., ::s, ::s].movedim(-3, -1), self.conv)
         return x.movedim(-3, -1), None
 
     def forward(self, images: Tensor, interpolate_pos_encoding: bool = False) -> Preprocessed:
@@ -170,5 +174,5 @@ class ImagePreprocessor(nn.Module):
             if raw.shape[-1] < features.shape[-1]:  # the map only pays off when it widens
                 weight = layer.weight.reshape(layer.weight.shape[0], -1)
                 flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])
-                pre = dataclasses.replace(pre, factored=FactoredInputs(flat, pre.factored.positions, weight, layer.bias))
+                pre = pre.with_factored(FactoredInputs(flat, pre.factored.positions, weight, layer.bias))
         return pre

@@ -67,9 +67,14 @@ class MultimodalPreprocessor(nn.Module):
             {name: nn.Parameter(torch.randn(1, self.num_channels) * 0.02) for name in self.mask_probs}
         )
 
+    def _masks(self, name: str) -> bool:
+        """Whether :meth:`_mask` replaces any of this modality's inputs (training: p > 0; eval: p = 1)."""
+        p = self.mask_probs.get(name, 0.0)
+        return p > 0 and (self.training or p >= 1)
+
     def _mask(self, name: str, x: Tensor) -> Tensor:
         p = self.mask_probs.get(name, 0.0)
-        if p <= 0 or (not self.training and p < 1):
+        if not self._masks(name):
             return x
         token = self.mask[name].to(x.dtype)
         if p >= 1:
@@ -79,27 +84,26 @@ class MultimodalPreprocessor(nn.Module):
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Preprocessed:
         _check_names(inputs, self.names, "multimodal inputs")
-        parts, segments, sizes = [], [], {}
+        segments: list[Tensor | FactoredInputs] = []
+        sizes: dict[str, int] = {}
         batch = None
         for name in self.names:
             pre = self.modalities[name](inputs[name])
-            x = pre.inputs
+            view = pre.encoder_inputs
             if batch is None:
-                batch = x.shape[0]
-            elif x.shape[0] != batch:
-                raise ValueError(f"modality {name!r} has batch size {x.shape[0]}, others have {batch}")
-            padding = self.padding[name].to(x.dtype)
-            padded = torch.cat([x, padding.expand(x.shape[0], x.shape[1], -1)], dim=-1)
-            masked = self._mask(name, padded)
-            parts.append(masked)
-            if masked is padded and isinstance(pre.factored, FactoredInputs) and pre.factored.constant is None:
-                segments.append(dataclasses.replace(pre.factored, constant=padding[0]))
+                batch = view.shape[0]
+            elif view.shape[0] != batch:
+                raise ValueError(f"modality {name!r} has batch size {view.shape[0]}, others have {batch}")
+            padding = self.padding[name].to(view.dtype)
+            if isinstance(view, FactoredInputs) and view.constant is None and not self._masks(name):
+                # Raw features + positions + the padding as constant channels: concatenated only if read.
+                segments.append(dataclasses.replace(view, constant=padding[0]))
             else:
-                segments.append(masked)
-            sizes[name] = x.shape[1]
-        combined = torch.cat(parts, dim=1)
-        return Preprocessed(inputs=combined, index_dims=(combined.shape[1],), modality_sizes=sizes,
-                            factored=SegmentedInputs(tuple(segments)))
+                x = pre.inputs
+                segments.append(self._mask(name, torch.cat([x, padding.expand(x.shape[0], x.shape[1], -1)], dim=-1)))
+            sizes[name] = view.shape[1]
+        segmented = SegmentedInputs(tuple(segments))
+        return Preprocessed(inputs=None, index_dims=(segmented.shape[1],), modality_sizes=sizes, factored=segmented)
 
 
 class MultimodalPostprocessor(nn.Module):

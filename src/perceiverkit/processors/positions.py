@@ -55,13 +55,46 @@ class GridPositions(nn.Module):
         self.position_channels = config.output_channels(num_dims)
         if mode == "add" and self.position_channels != feature_channels:
             raise ValueError(f"adding {self.position_channels}-channel positions to {feature_channels}-channel features")
+        # The last (key, positions) computed without autograd; see positions().
+        self._cache: tuple[tuple[object, ...], Tensor] | None = None
 
     @property
     def num_channels(self) -> int:
         return self.feature_channels if self.mode == "add" else self.feature_channels + self.position_channels
 
     def positions(self, batch_size: int, grid: Sequence[int], interpolate: bool, like: Tensor) -> Tensor:
-        """``(batch_size, N, C)`` positions of the grid: computed once and expanded (one copy in memory)."""
+        """``(batch_size, N, C)`` positions of the grid: computed once and expanded (one copy in memory).
+
+        Without autograd (inference) the result is kept and reused while the grid, dtype, device and parameters
+        are unchanged: Fourier features, learned tables and their projection depend on nothing else. (The
+        learned-position ImageNet model projects a 50,176 × 256 table per call: 88 ms on a 2-core CPU.)
+        :meth:`clear_cache` frees it.
+        """
+        key = self._cache_key(grid, interpolate, like)
+        if key is not None and self._cache is not None and self._cache[0] == key:
+            return self._cache[1].expand(batch_size, -1, -1)
+        pos = self._compute(grid, interpolate, like)
+        if key is not None:
+            self._cache = (key, pos)
+        return pos.expand(batch_size, -1, -1)
+
+    def clear_cache(self) -> None:
+        """Drop the positions kept from the last call without autograd."""
+        self._cache = None
+
+    def _cache_key(self, grid: Sequence[int], interpolate: bool, like: Tensor) -> tuple[object, ...] | None:
+        # Only without autograd (a kept table would carry a stale graph) and outside torch.compile (which traces
+        # the computation and reuses nothing from Python). A parameter's version counter changes with every
+        # in-place update (optimiser steps, load_state_dict) and its data pointer with every replacement.
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return None
+        params = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
+        device = like.device.type
+        autocast = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        return tuple(grid), interpolate, like.dtype, like.device, autocast, params
+
+    def _compute(self, grid: Sequence[int], interpolate: bool, like: Tensor) -> Tensor:
+        """``(1, N, C)`` positions of the grid."""
         if isinstance(self.encoding, TrainablePositionEncoding):
             learned = tuple(self.encoding.index_dims)
             table = self.encoding.embeddings
@@ -75,7 +108,7 @@ class GridPositions(nn.Module):
             pos = table.unsqueeze(0)
         else:
             pos = self.encoding(1, grid, device=like.device, dtype=like.dtype)
-        return self.projection(pos.to(like.dtype)).expand(batch_size, -1, -1)
+        return self.projection(pos.to(like.dtype))
 
     def forward(self, features: Tensor, interpolate: bool = False) -> Preprocessed:
         batch, *grid, channels = features.shape
@@ -84,9 +117,9 @@ class GridPositions(nn.Module):
         if self.mode == "add":
             return Preprocessed(inputs=flat + pos, index_dims=tuple(grid), inputs_without_pos=flat)
         # Positions are the same for every example: keep one copy for the factored view.
-        factored = FactoredInputs(flat, pos[:1])
-        return Preprocessed(inputs=torch.cat([flat, pos], dim=-1), index_dims=tuple(grid), inputs_without_pos=flat,
-                            factored=factored)
+        # The concatenation [flat, pos] is formed only if something reads `inputs` (the encoder does not).
+        return Preprocessed(inputs=None, index_dims=tuple(grid), inputs_without_pos=flat,
+                            factored=FactoredInputs(flat, pos[:1]))
 
 
 def _resample(table: Tensor, source: tuple[int, ...], target: tuple[int, ...]) -> Tensor:
