@@ -179,7 +179,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .benchmark.runner import COMPILE_MODES, DTYPES
-    from .layers.attention import ATTENTION_KERNELS
+    from .layers.attention_ops import ATTENTION_KERNELS
 
     parser = argparse.ArgumentParser(prog="perceiverkit", description="Perceiver IO models for any modality.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

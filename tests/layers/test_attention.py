@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-import perceiverkit.layers.attention as attention_module
+import perceiverkit.layers.attention_ops as attention_module
 from perceiverkit.layers import MultiHeadAttention, attend
 
 KERNELS = ["fused", "explicit", "padded"]

@@ -12,7 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig, PerceiverEncoder
 from perceiverkit.layers import CrossAttentionBlock, MultiHeadAttention, attend
-from perceiverkit.layers.attention import attend_chunked
+from perceiverkit.layers.attention_ops import attend_chunked
 
 N = 23  # prime: no chunk size below it divides it
 CHUNK_SIZES = [1, 4, 7, 22, 23, 64]  # the last two: one chunk holding everything

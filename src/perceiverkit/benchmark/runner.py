@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..layers.attention import ATTENTION_KERNELS, set_attention_kernel
+from ..layers.attention import set_attention_kernel
+from ..layers.attention_ops import ATTENTION_KERNELS
 from ..memory_budget import activation_memory_budget, check_memory_budget
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, synchronize, time_steps
 from .report import BenchReport, ImplResult, WorkloadResult, environment_info, write_report
@@ -85,7 +86,7 @@ class BenchOptions:
     float32 (:attr:`~perceiverkit.encoder.PerceiverEncoder.half_precision_latents`); Transformers keeps its
     float32 residual stream."""
     attention_kernel: str = "auto"
-    """How our attention is computed (:func:`~perceiverkit.layers.attention.attend`'s kernels; ``auto`` picks
+    """How our attention is computed (:func:`~perceiverkit.layers.attention_ops.attend`'s kernels; ``auto`` picks
     per shape). Transformers always runs its own."""
     memory_budget: float | None = None
     """With ``compile``: the activation memory budget of our compiled training steps, in [0, 1]

@@ -1,6 +1,7 @@
 """Reusable building blocks: attention, MLP, residual blocks and position encodings."""
 
-from .attention import ATTENTION_KERNELS, MultiHeadAttention, attend, set_attention_kernel
+from .attention import MultiHeadAttention, set_attention_kernel
+from .attention_ops import ATTENTION_KERNELS, attend
 from .blocks import CrossAttentionBlock, SelfAttentionBlock
 from .mlp import ACTIVATIONS, MLP, get_activation
 from .position import (

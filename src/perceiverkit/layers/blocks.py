@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .attention import MultiHeadAttention, check_chunk_size
+from .attention import MultiHeadAttention
+from .attention_ops import check_chunk_size
 from .factored import (FactoredInputs, SegmentedInputs, aligned_basis_width, factored_is_cheaper,
                        layer_norm_basis, layer_norm_linear_mixing)
 from .mlp import MLP

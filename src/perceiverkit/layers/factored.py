@@ -140,7 +140,7 @@ class SegmentedInputs:
     :class:`FactoredInputs` of the same width ``C``: a multimodal model's modalities, each with its own basis.
 
     The encoder's cross-attention attends to each factored segment in its own basis and to the others by
-    projecting them, with one softmax over all ``N`` inputs (:func:`~perceiverkit.layers.attention.attend_segments`).
+    projecting them, with one softmax over all ``N`` inputs (:func:`~perceiverkit.layers.attention_ops.attend_segments`).
     """
 
     segments: tuple[Tensor | FactoredInputs, ...]
