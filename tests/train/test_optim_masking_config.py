@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from perceiverkit import ByteTokenizer, ConfigError
-from perceiverkit.train import Lamb, load_train_config, mask_tokens, warmup_cosine
+from perceiverkit.train import Lamb, adamw, load_train_config, mask_tokens, warmup_cosine
 from perceiverkit.train.config import apply_override
 
 
@@ -24,6 +24,42 @@ def test_lamb_step_closed_form():
 def test_lamb_rejects_bad_hyperparameters():
     with pytest.raises(ValueError, match="invalid LAMB"):
         Lamb([torch.nn.Parameter(torch.zeros(1))], lr=-1)
+
+
+def test_adamw_fuses_on_cpu_and_matches_the_reference_update():
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7)]
+    grads = [[torch.randn_like(t) for t in start] for _ in range(3)]
+
+    def run(make):
+        params = [torch.nn.Parameter(t.clone()) for t in start]
+        opt = make([{"params": iter(params[:1]), "weight_decay": 0.1}, {"params": iter(params[1:]), "weight_decay": 0.0}])
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            opt.step()
+        return opt, params
+
+    ours, fused_params = run(lambda groups: adamw(groups, lr=1e-2, betas=(0.8, 0.99)))
+    assert ours.defaults["fused"] is True
+    assert [len(g["params"]) for g in ours.param_groups] == [1, 1]  # generators were read once, not lost
+    _, reference = run(lambda groups: torch.optim.AdamW(groups, lr=1e-2, betas=(0.8, 0.99), foreach=False))
+    for a, b in zip(fused_params, reference):
+        torch.testing.assert_close(a, b)
+
+
+def test_adamw_falls_back_where_no_fused_kernel_exists():
+    params = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, device="meta"))]
+    assert not adamw(params, lr=1e-3).defaults["fused"]
+
+
+def test_importing_train_pieces_does_not_import_lightning():
+    import subprocess
+    import sys
+
+    code = ("import sys, perceiverkit.train as t; from perceiverkit.train import adamw, mask_tokens, TrainConfig; "
+            "assert 'lightning' not in sys.modules, 'lightning imported'; assert 'train' in dir(t)")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_warmup_cosine_schedule():

@@ -6,7 +6,7 @@ Per workload and implementation, in order:
    (inference) or its loss and gradient norm (training) are compared with Transformers'; it also warms up;
 2. ``warmup`` untimed steps (with ``compile``, ours is compiled on the first of them, or on the first timed
    step when ``warmup`` is 0);
-3. ``steps`` timed steps (training: dropout on, AdamW, fused on CUDA), during which peak memory is recorded
+3. ``steps`` timed steps (training: dropout on, fused AdamW), during which peak memory is recorded
    (on CPU from the start of step 2, because freed memory kept by the allocator would hide later peaks: see
    :class:`~perceiverkit.benchmark.measure.PeakMemory`).
 
@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ..layers.attention import set_attention_kernel
 from ..layers.attention_ops import ATTENTION_KERNELS
+from ..train.optim import adamw
 from ..memory_budget import activation_memory_budget, check_memory_budget
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, synchronize, time_steps
 from .report import BenchReport, ImplResult, WorkloadResult, environment_info, write_report
@@ -214,9 +215,8 @@ def _measure(model: nn.Module, run: Runner, inputs: dict[str, Any], our_config: 
             return torch.autocast(device.type, dtype=DTYPES[dtype])
         return contextlib.nullcontext()
 
-    # Both sides get PyTorch's fastest AdamW for the device (fused on CUDA, the default elsewhere).
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE,
-                                  fused=device.type == "cuda" or None) if train else None
+    # Both sides get PyTorch's fastest AdamW for the device (its fused kernel, on CPU as on CUDA).
+    optimizer = adamw(model.parameters(), lr=LEARNING_RATE) if train else None
 
     def make_step(module: nn.Module) -> Callable[[], Output]:
         if optimizer is None:

@@ -1,26 +1,42 @@
 """Training every task with Lightning: configs, data modules, task modules and the run loop.
 
-Importing this package needs the ``train`` extra (``pip install perceiverkit[train]``).
+The names below load on first use, so ``perceiverkit.train.config``, ``.masking`` and ``.optim`` (and the
+benchmark, which uses :func:`~perceiverkit.train.optim.adamw`) work without Lightning; ``train``,
+``build_model`` and the rest of the run loop need the ``train`` extra (``pip install perceiverkit[train]``).
 """
 
-from .config import DataSpec, ModelSpec, OptimConfig, TrainConfig, TrainerSpec, load_train_config
-from .masking import MaskedBatch, mask_tokens
-from .optim import Lamb, warmup_cosine
-from .run import TrainResult, build_model, train, transfer_weights
+from __future__ import annotations
 
-__all__ = [
-    "DataSpec",
-    "Lamb",
-    "MaskedBatch",
-    "ModelSpec",
-    "OptimConfig",
-    "TrainConfig",
-    "TrainResult",
-    "TrainerSpec",
-    "build_model",
-    "load_train_config",
-    "mask_tokens",
-    "train",
-    "transfer_weights",
-    "warmup_cosine",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name → submodule that defines it.
+_EXPORTS = {
+    "DataSpec": "config", "ModelSpec": "config", "OptimConfig": "config", "TrainConfig": "config",
+    "TrainerSpec": "config", "load_train_config": "config",
+    "MaskedBatch": "masking", "mask_tokens": "masking",
+    "Lamb": "optim", "adamw": "optim", "warmup_cosine": "optim",
+    "TrainResult": "run", "build_model": "run", "train": "run", "transfer_weights": "run",
+}
+
+if TYPE_CHECKING:
+    from .config import DataSpec, ModelSpec, OptimConfig, TrainConfig, TrainerSpec, load_train_config
+    from .masking import MaskedBatch, mask_tokens
+    from .optim import Lamb, adamw, warmup_cosine
+    from .run import TrainResult, build_model, train, transfer_weights
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

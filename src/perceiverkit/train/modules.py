@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..tasks.base import TaskModel
 from .config import OptimConfig
-from .optim import Lamb, warmup_cosine
+from .optim import Lamb, adamw, warmup_cosine
 from .sharding import shard_model
 
 
@@ -73,9 +73,7 @@ class PerceiverModule(L.LightningModule, abc.ABC):
         elif self.optim.optimizer == "sgd":
             optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.betas[0])
         else:
-            # The fused CUDA kernel updates every parameter in a few launches instead of several per tensor.
-            fused = all(p.is_cuda for group in groups for p in group["params"]) or None
-            optimizer = torch.optim.AdamW(groups, lr=self.optim.lr, betas=self.optim.betas, fused=fused)
+            optimizer = adamw(groups, lr=self.optim.lr, betas=self.optim.betas)
         scheduler = warmup_cosine(optimizer, self.optim.warmup_steps, self.total_steps, self.optim.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
