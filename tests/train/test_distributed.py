@@ -64,3 +64,16 @@ def test_two_process_fsdp_matches_one_process_and_resumes_exactly(tmp_path, sing
     # Resumed in a single process (the optimiser state is resharded onto one): the same training.
     train_cli(tmp_path, "one-process", "data.batch_size=32", *STEPS, *SGD, "resume=auto")
     _assert_same_training(_weights(one_process), single)
+
+
+def test_two_process_fsdp_in_bf16_trains_like_one_float32_process(tmp_path, single):
+    """Under bf16-mixed, FSDP gathers bf16 weights (half the traffic) but keeps float32 slices: the run follows
+    the float32 one up to bf16 rounding, and the saved weights are float32."""
+    run = train_cli(tmp_path, "fsdp-bf16", *TWO_FSDP, *STEPS, "trainer.precision=bf16-mixed")
+    weights = _weights(run)
+    assert {t.dtype for t in weights.values()} == {torch.float32}
+    L.seed_everything(0, verbose=False)
+    initial = build_model(load_train_config(None, CONFIG)).state_dict()
+    moved = max(float((single[k] - initial[k]).abs().max()) for k in single)
+    apart = max(float((weights[k] - single[k]).abs().max()) for k in single)
+    assert apart < moved / 10, (apart, moved)

@@ -11,7 +11,7 @@ import torch.distributed as dist
 from perceiverkit.tasks import PRESETS, TASKS, preset_config
 from perceiverkit.layers.blocks import CrossAttentionBlock, SelfAttentionBlock
 from perceiverkit import ImageClassifier
-from perceiverkit.train.sharding import full_state_dict, is_sharded, shard_model, unsharded_class
+from perceiverkit.train.sharding import full_state_dict, gather_dtype, is_sharded, shard_model, unsharded_class
 
 
 @pytest.fixture
@@ -69,8 +69,56 @@ def test_sharded_model_computes_the_same_loss_and_gradients(mesh):
         torch.testing.assert_close(grads[name], p.grad, msg=name)
 
 
+def test_bf16_gathered_weights_compute_what_a_bf16_copy_computes(mesh):
+    torch.manual_seed(0)
+    plain = _tiny_classifier()
+    sharded = shard_model(copy.deepcopy(plain), mesh, param_dtype=gather_dtype("bf16-mixed"))
+    oracle = copy.deepcopy(plain).to(torch.bfloat16)  # what FSDP's policy should compute with
+    seen: list[torch.dtype] = []
+    block = next(m for m in sharded.modules() if isinstance(m, SelfAttentionBlock))
+    block.register_forward_pre_hook(lambda module, args: seen.append(next(module.parameters()).dtype))
+    images, labels = torch.randn(3, 3, 16, 16), torch.tensor([0, 4, 2])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        sharded_loss = sharded(images, labels=labels).loss
+        oracle_loss = oracle(images.bfloat16(), labels=labels).loss
+    assert seen and set(seen) == {torch.bfloat16}
+    torch.testing.assert_close(sharded_loss.float(), oracle_loss.float())
+    sharded_loss.backward()
+    oracle_loss.backward()
+    # The stored slices and their gradients stay float32 (reduced in float32); the values are the bf16 copy's.
+    for (name, p), (_, q) in zip(sharded.named_parameters(), oracle.named_parameters()):
+        assert p.dtype == torch.float32 and p.grad.dtype == torch.float32, name
+        torch.testing.assert_close(p.grad.full_tensor(), q.grad.float(), rtol=2e-2, atol=1e-3, msg=name)
+    # The float32 weights themselves were not rounded.
+    for name, value in full_state_dict(sharded).items():
+        torch.testing.assert_close(value, plain.state_dict()[name], rtol=0, atol=0, msg=name)
+
+
+def test_gather_dtype_follows_the_trainer_precision():
+    assert gather_dtype("bf16-mixed") is torch.bfloat16
+    assert gather_dtype("32-true") is None and gather_dtype("16-mixed") is None and gather_dtype(None) is None
+    with pytest.raises(ValueError, match="floating-point"):
+        shard_model(_tiny_classifier(), None, param_dtype=torch.int8)
+
+
 def test_unsharded_model_state_dict_passes_through():
     model = _tiny_classifier()
     assert not is_sharded(model)
     assert full_state_dict(model).keys() == model.state_dict().keys()
 
+
+
+@pytest.mark.parametrize("precision, expected", [("bf16-mixed", torch.bfloat16), ("32-true", None)])
+def test_training_module_shards_with_the_trainers_precision(monkeypatch, precision, expected):
+    from types import SimpleNamespace
+
+    from perceiverkit.train import modules
+    from perceiverkit.train.config import OptimConfig
+
+    calls = []
+    monkeypatch.setattr(modules, "shard_model", lambda model, mesh, dtype=None: calls.append((model, mesh, dtype)))
+    module = modules.ClassificationModule(_tiny_classifier(), OptimConfig(), total_steps=1)
+    module._trainer = SimpleNamespace(precision=precision)
+    module._device_mesh = {"data_parallel": "mesh"}
+    module.configure_model()
+    assert calls == [(module.model, "mesh", expected)]

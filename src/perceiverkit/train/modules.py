@@ -13,7 +13,7 @@ from torch import Tensor
 from ..tasks.base import TaskModel
 from .config import OptimConfig
 from .optim import Lamb, adamw, warmup_cosine
-from .sharding import shard_model
+from .sharding import gather_dtype, shard_model
 
 
 def _no_decay(name: str, param: Tensor) -> bool:
@@ -38,7 +38,7 @@ class PerceiverModule(L.LightningModule, abc.ABC):
         # Lightning passes a device mesh only under FullyShardedStrategy: shard before the optimiser is built,
         # so that it only ever holds this process's slices of the parameters.
         if self.device_mesh is not None:
-            shard_model(self.model, self.device_mesh["data_parallel"])
+            shard_model(self.model, self.device_mesh["data_parallel"], gather_dtype(self.trainer.precision))
 
     def _batch_size(self, batch: Any) -> int:
         first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
