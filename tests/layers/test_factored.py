@@ -76,6 +76,31 @@ def test_zero_padding_to_an_aligned_width_changes_no_product():
         layer_norm_basis(inputs, norm.eps, width=inputs.basis_width - 1)
 
 
+def test_basis_comes_in_the_dtype_that_autocast_would_round_it_to():
+    inputs = make_inputs(dtype=torch.float32)
+    plain = layer_norm_basis(inputs, 1e-5, inputs.basis_width + 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rounded = layer_norm_basis(inputs, 1e-5, inputs.basis_width + 2)
+        half = layer_norm_basis(make_inputs(dtype=torch.float16), 1e-5)  # not float32: left in its own dtype
+    assert plain.dtype == torch.float32 and half.dtype == torch.float16
+    torch.testing.assert_close(rounded, plain.to(torch.bfloat16), rtol=0, atol=0)
+
+
+def test_compiled_basis_is_written_once_in_the_output_dtype():
+    """Inductor used to form the (B, N, W) concatenation in float32 and then convert it (one extra full write and
+    read of the largest elementwise tensor of the ImageNet models); every piece is now rounded first."""
+    from torch._inductor.utils import run_and_get_code
+
+    inputs = make_inputs(batch=2, length=64, dtype=torch.bfloat16)
+    width = inputs.basis_width + 3
+    compiled = torch.compile(lambda raw: layer_norm_basis(
+        FactoredInputs(raw, inputs.positions, inputs.weight, inputs.bias), 1e-5, width), fullgraph=True)
+    out, (code, *_) = run_and_get_code(compiled, inputs.raw)
+    torch.testing.assert_close(out, layer_norm_basis(inputs, 1e-5, width), rtol=0, atol=0)
+    full_size = [line for line in code.splitlines() if f"(2, 64, {width})" in line and "empty_strided" in line]
+    assert full_size and all("torch.bfloat16" in line for line in full_size), full_size
+
+
 def test_basis_is_aligned_on_cuda_only():
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert [aligned_basis_width(w, cuda) for w in (8, 261, 262, 264, 325)] == [8, 264, 264, 264, 328]

@@ -185,13 +185,19 @@ def layer_norm_basis(inputs: FactoredInputs, eps: float, width: int | None = Non
     """The basis ``[r/σ, p/σ, 1/σ, −μ/σ, 1]`` ``(B, N, basis_width)`` of ``LayerNorm(eps)`` applied to the inputs.
 
     ``μ`` and ``σ² + eps`` are LayerNorm's statistics of each concatenated input row, computed in at least float32
-    from the raw features (for mapped features, from their sum and Gram form, without forming them) and returned
-    in the inputs' dtype. A ``width`` above ``basis_width`` appends zero channels (see
-    :func:`aligned_basis_width`); give :func:`layer_norm_linear_mixing` the same width.
+    from the raw features (for mapped features, from their sum and Gram form, without forming them). The basis
+    is returned in the inputs' dtype, or, for float32 inputs under autocast, in autocast's dtype: only matrix
+    products read it, and autocast would round it to that dtype for each of them anyway. A ``width`` above
+    ``basis_width`` appends zero channels (see :func:`aligned_basis_width`); give :func:`layer_norm_linear_mixing`
+    the same width.
     """
     padding = _check_width(width, inputs) - inputs.basis_width
     dtype = _compute_dtype(inputs)
-    with torch.autocast(inputs.device.type, enabled=False):
+    device_type = inputs.device.type
+    out = inputs.dtype
+    if out == torch.float32 and torch.is_autocast_enabled(device_type):
+        out = torch.get_autocast_dtype(device_type)
+    with torch.autocast(device_type, enabled=False):
         raw, pos = inputs.raw.to(dtype), inputs.positions.to(dtype)
         weight, bias = _as(inputs.weight, dtype), _as(inputs.bias, dtype)
         if weight is None:
@@ -211,15 +217,18 @@ def layer_norm_basis(inputs: FactoredInputs, eps: float, width: int | None = Non
         var = ((feature_sq + pos.square().sum(-1)) / channels - mean.square()).clamp_min(0.0)
         inv_std = torch.rsqrt(var + eps).unsqueeze(-1)
         batch = raw.shape[0]
+        # Each piece is rounded to the output dtype before the concatenation, so that a compiled graph writes the
+        # (B, N, W) basis once in that dtype instead of forming it in float32 and converting it (an H100 profile
+        # showed that round trip as the largest elementwise kernel of the learned-position ImageNet model).
         basis = torch.cat([
-            raw * inv_std,
-            (pos * inv_std).expand(batch, -1, -1),
-            inv_std,
-            -mean.unsqueeze(-1) * inv_std,
-            torch.ones_like(inv_std),
-            *([inv_std.new_zeros(()).expand(batch, raw.shape[1], padding)] if padding else []),
+            (raw * inv_std).to(out),
+            (pos * inv_std).to(out).expand(batch, -1, -1),
+            inv_std.to(out),
+            (-mean.unsqueeze(-1) * inv_std).to(out),
+            torch.ones_like(inv_std, dtype=out),
+            *([inv_std.new_zeros((), dtype=out).expand(batch, raw.shape[1], padding)] if padding else []),
         ], dim=-1)
-    return basis.to(inputs.dtype)
+    return basis
 
 
 def layer_norm_linear_mixing(inputs: FactoredInputs, norm: nn.LayerNorm, linear: nn.Linear,
