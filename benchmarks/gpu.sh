@@ -20,6 +20,9 @@
 #   attention-explicit / attention-padded  as latents, mlm-train only, with our attention computed explicitly
 #               (matmul-softmax-matmul) or by SDPA at one zero-padded head width (the language model's heads are
 #               32 wide for keys, 160 for values: cuDNN's backward ran at ~85 TFLOP/s there)
+#   autotune    as latents, mlm-train only, compiled with mode max-autotune-no-cudagraphs: Inductor benchmarks
+#               Triton matmul templates against cuBLAS and can fuse bias, GELU and residual sums into a matmul's
+#               epilogue (the elementwise kernels were 24 % of the step); compiling takes minutes (not yet run)
 # Transformers always runs eagerly, as it ships. The compact tables of all phases are printed at the end;
 # `python benchmarks/run.py --summary DIR` prints one again, and `perceiverkit bench` options can be
 # appended to every phase (e.g. `bash benchmarks/gpu.sh --steps 20`).
@@ -39,7 +42,8 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR" "$LOG_DIR"
 
 declare -A LIMIT=([targets]=170 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=110 [budget]=120
-                  [latents]=150 [latents-budget]=90 [attention-explicit]=90 [attention-padded]=90)
+                  [latents]=150 [latents-budget]=90 [attention-explicit]=90 [attention-padded]=90
+                  [autotune]=300)
 declare -A ARGS=(
   [targets]="--dtype bf16 --compile --workloads mlm-train vision-learned"
   [flow-fp16]="--dtype fp16 --reference-dtype fp32 --compile --workloads flow-368x496"
@@ -52,6 +56,7 @@ declare -A ARGS=(
   [latents-budget]="--dtype bf16 --compile --half-precision-latents --memory-budget 0.8 --workloads mlm-train"
   [attention-explicit]="--dtype bf16 --compile --half-precision-latents --attention-kernel explicit --workloads mlm-train"
   [attention-padded]="--dtype bf16 --compile --half-precision-latents --attention-kernel padded --workloads mlm-train"
+  [autotune]="--dtype bf16 --compile-mode max-autotune-no-cudagraphs --half-precision-latents --workloads mlm-train"
 )
 PHASES="${PHASES:-targets flow-fp16 suite flow-bf16 graphs}"
 

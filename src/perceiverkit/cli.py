@@ -7,11 +7,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .config import ConfigError
+
+if TYPE_CHECKING:
+    from .benchmark import BenchOptions
 
 EXIT_USAGE = 2
 
@@ -162,16 +165,23 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     run_demo(args.output, args.models, args.fashion_mnist_limit)
 
 
-def _cmd_bench(args: argparse.Namespace) -> None:
-    from .benchmark import BenchOptions, run_benchmark, to_markdown
+def bench_options(args: argparse.Namespace) -> BenchOptions:
+    """The :class:`~perceiverkit.benchmark.BenchOptions` that ``perceiverkit bench`` runs with these arguments."""
+    from .benchmark import BenchOptions
 
-    report = run_benchmark(BenchOptions(
+    return BenchOptions(
         device=args.device, dtype=args.dtype, reference_dtype=args.reference_dtype,
         cast_weights=args.cast_weights, half_precision_latents=args.half_precision_latents,
         attention_kernel=args.attention_kernel,
         memory_budget=args.memory_budget, scale=args.scale,
         workloads=args.workloads, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-        compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out))
+        compile=args.compile or args.compile_mode is not None, compile_mode=args.compile_mode, out=args.out)
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from .benchmark import run_benchmark, to_markdown
+
+    report = run_benchmark(bench_options(args))
     print(to_markdown(report))
     if args.out:
         print(f"written: {Path(args.out) / 'bench.json'}, {Path(args.out) / 'bench.md'}")
