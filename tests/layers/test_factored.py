@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from perceiverkit.layers import CrossAttentionBlock
-from perceiverkit.layers import blocks
+from perceiverkit.layers import attention_ops, blocks
 from perceiverkit.layers.factored import (
     CUDA_WIDTH_MULTIPLE,
     FactoredInputs,
@@ -345,6 +345,39 @@ def test_block_attends_to_each_segment_in_its_own_basis_with_one_softmax(heads, 
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
     for got, want in zip(grads, ref_grads):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "keys", "per-query"])
+def test_segments_are_attended_in_query_blocks_within_the_score_budget(monkeypatch, mask_kind):
+    # 5 queries over 24 keys, 2 heads, batch 2: a budget of 2 queries' scores gives blocks of 2, 2 and 1; outputs
+    # and gradients must be those of one block (the unblocked path is checked against projection above).
+    segmented = make_segments()
+    block = make_block(segmented.segments[0], heads=2)
+    queries = torch.randn(2, 5, 10, dtype=torch.float64, requires_grad=True)
+    runs = block._attend_segments  # what the block calls; the mask goes to attend_segments unchanged
+    gen = torch.Generator().manual_seed(5)
+    mask = {"none": None, "keys": torch.rand(2, 24, generator=gen) > 0.3,
+            "per-query": torch.rand(2, 5, 24, generator=gen) > 0.3}[mask_kind]
+    if mask_kind == "keys":
+        mask[1] = False  # no valid key in example 1: zeros
+    elif mask_kind == "per-query":
+        mask[0, 3] = False  # one query with no valid key: zeros
+
+    def run():
+        out = runs(queries, segmented, mask)
+        grads = torch.autograd.grad(out.square().sum(), [queries, *block.parameters()], allow_unused=True)
+        return out, [g for g in grads if g is not None]  # (the MLP is not part of attention)
+
+    whole, whole_grads = run()
+    monkeypatch.setattr(attention_ops, "SCORE_BLOCK_ELEMENTS", 2 * 2 * 24 * 2)
+    calls = []
+    original = attention_ops._attend_segments
+    monkeypatch.setattr(attention_ops, "_attend_segments", lambda *a: calls.append(a[0][0][0].shape[-2]) or original(*a))
+    blocked, blocked_grads = run()
+    assert calls == [2, 2, 1]
+    torch.testing.assert_close(blocked, whole, rtol=1e-12, atol=1e-12)
+    for got, want in zip(blocked_grads, whole_grads):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
 def test_segments_are_projected_when_weights_are_asked_for_or_inputs_are_chunked():

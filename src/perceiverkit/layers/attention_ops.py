@@ -288,6 +288,8 @@ def attend_segments(segments: list[KeySegment], mask: Tensor | None = None, drop
     into one online softmax (running max and sum, as in :func:`attend_chunked`). ``mask`` ``(B, N)`` or
     ``(B, M, N)`` covers all runs in order; queries with no valid key return zeros, as in :func:`attend`.
     ``scale`` multiplies every score. Returns the context ``(B, H, M, Dv)`` in the first queries' dtype.
+    Queries are taken in blocks so that at most :data:`SCORE_BLOCK_ELEMENTS` scores exist at a time (they are
+    float32 here, whatever the compute dtype).
     """
     if not segments:
         raise ValueError("attend_segments needs at least one run of keys")
@@ -296,6 +298,22 @@ def attend_segments(segments: list[KeySegment], mask: Tensor | None = None, drop
         if mask.shape[-1] != num_keys:
             raise ValueError(f"mask must have {num_keys} keys in its last dimension, got shape {tuple(mask.shape)}")
         mask = _expand_mask(mask)
+    first = segments[0][0]
+    batch, heads, num_queries, _ = first.shape
+    block = _query_block(num_queries, batch * heads * num_keys)
+    if block < num_queries:
+        blocks = []
+        for start in range(0, num_queries, block):
+            rows = slice(start, start + block)
+            block_mask = None if mask is None else mask if mask.shape[-2] == 1 else mask[..., rows, :]
+            blocks.append(_attend_segments([(q[..., rows, :], k, v, m) for q, k, v, m in segments], block_mask,
+                                           dropout_p, scale))
+        return torch.cat(blocks, dim=-2)
+    return _attend_segments(segments, mask, dropout_p, scale)
+
+
+def _attend_segments(segments: list[KeySegment], mask: Tensor | None, dropout_p: float, scale: float) -> Tensor:
+    """:func:`attend_segments` for one block of queries; ``mask`` is already 4-D."""
     first = segments[0][0]
     state_dtype = torch.promote_types(first.dtype, torch.float32)
     running_max = first.new_full((*first.shape[:-1], 1), float("-inf"), dtype=state_dtype)
