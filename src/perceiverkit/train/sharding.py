@@ -33,7 +33,7 @@ FSDP = "fsdp"
 #: Module types sharded as units of their own (the model's transformer layers).
 SHARDED_UNITS: tuple[type[nn.Module], ...] = (CrossAttentionBlock, SelfAttentionBlock)
 #: ``trainer.precision`` → dtype in which the sharded weights are gathered for computing (float32 otherwise).
-#: fp16 (``16-mixed``) keeps float32 weights: its loss scaling is not wired to FSDP's gradient reduction.
+#: fp16 (``16-mixed``) keeps gathering float32 weights: fp16 weights with loss scaling under FSDP are untested here.
 GATHER_DTYPES: dict[str, torch.dtype] = {"bf16-mixed": torch.bfloat16}
 
 
