@@ -122,3 +122,24 @@ def test_training_module_shards_with_the_trainers_precision(monkeypatch, precisi
     module._device_mesh = {"data_parallel": "mesh"}
     module.configure_model()
     assert calls == [(module.model, "mesh", expected)]
+
+
+def test_fused_adamw_steps_sharded_slices_as_it_steps_the_plain_model(mesh):
+    from perceiverkit.train.optim import adamw
+
+    torch.manual_seed(0)
+    plain = _tiny_classifier()
+    sharded = shard_model(copy.deepcopy(plain), mesh)
+    initial = copy.deepcopy(plain.state_dict())
+    images, labels = torch.randn(3, 3, 16, 16), torch.tensor([0, 4, 2])
+    for model in (plain, sharded):
+        optimizer = adamw(model.parameters(), lr=1e-2)
+        assert optimizer.defaults["fused"]  # CPU tensors and CPU DTensors alike
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(images, labels=labels).loss.backward()
+            optimizer.step()
+    stepped = full_state_dict(sharded)
+    assert max(float((value - initial[name]).abs().max()) for name, value in plain.state_dict().items()) > 1e-3
+    for name, value in plain.state_dict().items():
+        torch.testing.assert_close(stepped[name], value, rtol=1e-6, atol=1e-7, msg=name)
