@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import perceiverkit.layers.attention_ops as attention_module
 from perceiverkit.layers import MultiHeadAttention, attend
@@ -108,9 +109,14 @@ def test_explicit_path_dropout_keeps_the_expectation():
     assert not torch.equal(runs[0], runs[1])
 
 
-def test_auto_kernel_prefers_explicit_only_for_wide_heads_on_cuda():
+def test_auto_kernel_prefers_explicit_for_wide_heads_on_cuda_and_unequal_widths_on_cpu(monkeypatch):
     narrow, wide = torch.empty(1, 1, 2, 256), torch.empty(1, 1, 2, 257)
-    assert not attention_module.prefers_explicit(wide, wide)  # CPU: SDPA's CPU flash kernel takes any width
+    assert not attention_module.prefers_explicit(wide, wide)  # CPU: SDPA's CPU flash kernel takes any width...
+    assert attention_module.prefers_explicit(narrow, wide)  # ...but only one width for queries/keys and values
+    assert attention_module.prefers_explicit(wide, narrow)
+    with monkeypatch.context() as patch:  # compiled / exported graphs keep SDPA (see tests/test_export.py)
+        patch.setattr(torch.compiler, "is_compiling", lambda: True)
+        assert not attention_module.prefers_explicit(narrow, wide)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode():  # CUDA tensors without a GPU: only their metadata is read
@@ -120,6 +126,21 @@ def test_auto_kernel_prefers_explicit_only_for_wide_heads_on_cuda():
         assert not attention_module.prefers_explicit(cuda_narrow, cuda_narrow)
     with pytest.raises(ValueError, match="kernel must be"):
         attend(narrow, narrow, narrow, kernel="flash")
+
+
+@pytest.mark.parametrize("value_width", [32, 160])
+def test_cpu_sdpa_uses_its_flash_kernel_only_for_equal_widths(value_width):
+    # The premise of prefers_explicit on the CPU: with unequal widths PyTorch computes SDPA by its math fallback
+    # (no flash kernel), which the explicit path does with less bookkeeping. If a PyTorch upgrade adds a CPU
+    # flash kernel for unequal widths, this fails and the rule should be measured again.
+    q, k, v = torch.randn(1, 2, 8, 32), torch.randn(1, 2, 8, 32), torch.randn(1, 2, 8, value_width)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        F.scaled_dot_product_attention(q, k, v)
+    names = {event.name for event in prof.events()}
+    assert ("aten::_scaled_dot_product_flash_attention_for_cpu" in names) == (value_width == 32)
+    fused = F.scaled_dot_product_attention(q, k, v)
+    auto, _ = attend(q, k, v)  # explicit for unequal widths: the same result
+    torch.testing.assert_close(auto, fused)
 
 
 def test_query_blocks_are_equal_and_within_the_budget(monkeypatch):

@@ -5,8 +5,11 @@ cuDNN kernels run on GPU, except where an explicit ``softmax(q·kᵀ)·v`` is fa
 the fused kernels' 256 channels (the single-head cross-attentions of the vision, flow and multimodal models:
 322, 512, 704 or 1024 wide). There PyTorch falls back to its memory-efficient kernel or, for widths that are not
 a multiple of 8, to an unfused path; on an H100 (bf16, PyTorch 2.11, ``benchmarks/gpu_probe.py``) the explicit
-path was 1.2–4× faster on every such shape (vision-learned encoder 46 → 11 ms, flow decoder 49 → 20 ms). It
-runs over blocks of queries so that the scores never exceed :data:`SCORE_BLOCK_ELEMENTS` elements at a time.
+path was 1.2–4× faster on every such shape (vision-learned encoder 46 → 11 ms, flow decoder 49 → 20 ms). And on
+the CPU where the query/key and value heads differ in width (the language model's 32 and 160): PyTorch's CPU
+flash kernel needs one width, so SDPA falls back to its math path, the same matmul-softmax-matmul plus masking
+bookkeeping; the explicit path was 1.1–1.6× faster there for inference and level or faster for training
+(2 cores, fp32, PyTorch 2.13). It runs over blocks of queries so that the scores never exceed :data:`SCORE_BLOCK_ELEMENTS` elements at a time.
 It also serves callers that ask for the attention weights.
 
 :func:`attend_chunked` is the same attention computed over the keys/values one chunk at a time with an online
@@ -55,8 +58,13 @@ ATTENTION_KERNELS: tuple[str, ...] = typing.get_args(AttentionKernel)
 
 def prefers_explicit(q: Tensor, v: Tensor) -> bool:
     """Whether ``kernel="auto"`` takes the explicit path: CUDA tensors with a head wider than the fused kernels
-    take (see the module docstring for the measurements)."""
-    return q.is_cuda and max(q.shape[-1], v.shape[-1]) > FUSED_MAX_HEAD_WIDTH
+    take, and (outside compiled or exported graphs) CPU tensors whose query/key and value heads differ in width,
+    which the CPU flash kernel does not take (see the module docstring for the measurements)."""
+    if q.is_cuda:
+        return max(q.shape[-1], v.shape[-1]) > FUSED_MAX_HEAD_WIDTH
+    # Eager only: a compiled or exported graph keeps the one SDPA node (the compiler lowers it as it sees fit, and
+    # the explicit path's query blocks would put guards on a dynamic sequence length).
+    return q.device.type == "cpu" and q.shape[-1] != v.shape[-1] and not torch.compiler.is_compiling()
 
 
 def _query_block(num_queries: int, scores_per_query: int) -> int:
