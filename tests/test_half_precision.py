@@ -95,6 +95,7 @@ def test_half_precision_latents_carry_the_autocast_dtype_and_agree_with_transfor
     ours.perceiver.encoder.self_attention[0].register_forward_pre_hook(lambda _, args: stack_dtypes.append(args[0].dtype))
     with torch.no_grad():
         reference = case.run_theirs(theirs, inputs, ours.config).float()  # Transformers in float32
+
     def encoded_latents():
         with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
             return ours.perceiver.encode(inputs["input_ids"]).latents

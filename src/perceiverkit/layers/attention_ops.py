@@ -8,9 +8,9 @@ a multiple of 8, to an unfused path; on an H100 (bf16, PyTorch 2.11, ``benchmark
 path was 1.2–4× faster on every such shape (vision-learned encoder 46 → 11 ms, flow decoder 49 → 20 ms). And on
 the CPU where the query/key and value heads differ in width (the language model's 32 and 160): PyTorch's CPU
 flash kernel needs one width, so SDPA falls back to its math path, the same matmul-softmax-matmul plus masking
-bookkeeping; the explicit path was 1.1–1.6× faster there for inference and level or faster for training
-(2 cores, fp32, PyTorch 2.13). It runs over blocks of queries so that the scores never exceed :data:`SCORE_BLOCK_ELEMENTS` elements at a time.
-It also serves callers that ask for the attention weights.
+bookkeeping; the explicit path was 1.3–1.4× faster there for inference and level or faster for training
+(2 cores, fp32, PyTorch 2.13). It runs over blocks of queries so that the scores never exceed
+:data:`SCORE_BLOCK_ELEMENTS` elements at a time. It also serves callers that ask for the attention weights.
 
 :func:`attend_chunked` is the same attention computed over the keys/values one chunk at a time with an online
 (running max / running sum) softmax. It exists for the encoder's cross-attention, whose key/value array (the
