@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from .errors import PerceiverKitError
 from .layers.mlp import ACTIVATIONS
 
 PositionKind = Literal["trainable", "fourier"]
@@ -22,7 +23,7 @@ POSITION_KINDS: tuple[str, ...] = typing.get_args(PositionKind)
 SHAPES_FOR_ATTENTION: tuple[str, ...] = typing.get_args(ShapeForAttention)
 
 
-class ConfigError(ValueError):
+class ConfigError(PerceiverKitError, ValueError):
     """A configuration value is missing, of the wrong type, or inconsistent with another."""
 
 

@@ -9,13 +9,15 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
+from ..errors import PerceiverKitError
+
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE = "pytorch_model.bin"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
 
 
-class CheckpointNotFoundError(FileNotFoundError):
+class CheckpointNotFoundError(PerceiverKitError, FileNotFoundError):
     """No checkpoint could be found or fetched for a source."""
 
 

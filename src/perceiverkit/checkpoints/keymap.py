@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..errors import PerceiverKitError
+
 
 @dataclass(frozen=True)
 class KeyRule:
@@ -61,7 +63,7 @@ class ConversionReport:
         return "; ".join(parts)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(PerceiverKitError, ValueError):
     """A checkpoint's tensors do not match the model: missing, unexpected or mis-shaped, listed by name."""
 
     def __init__(self, report: ConversionReport, where: str = "checkpoint") -> None:

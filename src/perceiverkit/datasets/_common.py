@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Union
 
+from ..errors import PerceiverKitError
+
 __all__ = ["DataMissingError", "PathLike", "read_maybe_gzip", "require_dir", "require_file"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -16,7 +18,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class DataMissingError(FileNotFoundError):
+class DataMissingError(PerceiverKitError, FileNotFoundError):
     """A dataset's files are not where they were looked for.
 
     The message names the path that was searched and, for the system data sets, the Debian
