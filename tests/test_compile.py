@@ -113,7 +113,7 @@ def _autoencoder() -> pk.MultimodalAutoencoder:
 
 def _point_cloud() -> PointCloudClassifier:
     torch.manual_seed(0)
-    return PointCloudClassifier(PointCloudClassifierConfig(num_classes=3, num_bands=2, encoder=TINY)).eval()
+    return PointCloudClassifier(PointCloudClassifierConfig(num_labels=3, num_bands=2, encoder=TINY)).eval()
 
 
 def _ids(batch: int = 2, length: int = 11) -> Tensor:

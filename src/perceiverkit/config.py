@@ -201,6 +201,12 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 def config_from_dict(cls: type[C], data: dict[str, Any], where: str | None = None) -> C:
     """Build config dataclass ``cls`` from ``data``, rejecting unknown keys by name and validating the result."""
     where = where or cls.__name__
+    # A config may list the names its fields had in files written before a rename, as ``renamed_fields``.
+    renamed: dict[str, str] = getattr(cls, "renamed_fields", {})
+    clashes = sorted(old for old, new in renamed.items() if old in data and new in data)
+    if clashes:
+        raise ConfigError(f"{where}: {clashes} are old names of {[renamed[old] for old in clashes]}; give one name")
+    data = {renamed.get(key, key): value for key, value in data.items()}
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)

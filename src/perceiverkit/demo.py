@@ -24,7 +24,7 @@ from .config import DecoderConfig, EncoderConfig, PositionEncodingConfig
 from .decoders import CrossAttentionDecoder
 from .encoder import PerceiverEncoder
 from .model import PerceiverIO
-from .tasks import PRESETS, TASKS
+from .tasks import PRESETS, create_model
 
 #: The shipped models, by role: folder names under ``models/``.
 SHIPPED_MODELS = {"mlm": "byte-mlm", "fashion_mnist": "fashion-mnist-classifier", "flow": "optical-flow-small"}
@@ -118,7 +118,7 @@ def flow_section(models: Path, out: Path) -> dict[str, Any]:
 def architecture_section() -> None:
     for preset in PRESETS.values():
         with torch.device("meta"):
-            count = TASKS[preset.task](preset.make_config()).num_parameters()
+            count = create_model(preset.name).num_parameters()
         print(f"{preset.name:<24} {preset.task:<18} {count:>13,} parameters  ({preset.hub_id})")
     encoder = PerceiverEncoder(EncoderConfig(num_latents=32, d_latents=64, num_self_attends_per_block=2,
                                              num_self_attention_heads=4, num_cross_attention_heads=1),

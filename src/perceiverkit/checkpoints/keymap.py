@@ -1,8 +1,6 @@
-"""Table-driven renaming of checkpoint tensors.
+"""Applying a key table: renaming (and fusing) checkpoint tensors into our parameter names, reporting mismatches.
 
-A :class:`KeyRule` says which source tensor(s) fill one of our parameters; several sources are concatenated
-along the first axis (how separate query/key/value projections become one fused projection). Tables are built
-from small per-block functions so that every architecture's table reads as the model's structure.
+The tables themselves are built next to each task from the blocks in :mod:`perceiverkit.tasks.transformers_keys`.
 """
 
 from __future__ import annotations
@@ -13,32 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..errors import PerceiverKitError
-
-
-@dataclass(frozen=True)
-class KeyRule:
-    """Our parameter ``target`` is ``sources`` (one key, or several concatenated along dim 0)."""
-
-    target: str
-    sources: tuple[str, ...]
-
-
-def rule(target: str, *sources: str) -> KeyRule:
-    return KeyRule(target, sources)
-
-
-def affine(target: str, source: str) -> list[KeyRule]:
-    """Weight and bias of a Linear or LayerNorm."""
-    return [rule(f"{target}.weight", f"{source}.weight"), rule(f"{target}.bias", f"{source}.bias")]
-
-
-def fused(target: str, *sources: str) -> list[KeyRule]:
-    """Weight and bias of a fused Linear made of several source Linears stacked along the output axis."""
-    return [
-        rule(f"{target}.weight", *(f"{s}.weight" for s in sources)),
-        rule(f"{target}.bias", *(f"{s}.bias" for s in sources)),
-    ]
+from ..tasks.transformers_keys import KeyRule
 
 
 @dataclass
@@ -63,7 +36,7 @@ class ConversionReport:
         return "; ".join(parts)
 
 
-class CheckpointMismatchError(PerceiverKitError, ValueError):
+class CheckpointMismatchError(ValueError):
     """A checkpoint's tensors do not match the model: missing, unexpected or mis-shaped, listed by name."""
 
     def __init__(self, report: ConversionReport, where: str = "checkpoint") -> None:
@@ -78,6 +51,7 @@ def apply_rules(
 ) -> tuple[dict[str, Tensor], ConversionReport]:
     """Rename (and fuse) ``source`` tensors by ``rules`` into our names; report every discrepancy against the
     ``expected`` shapes of the model's parameters."""
+    rules = list(rules)
     converted: dict[str, Tensor] = {}
     used: set[str] = set()
     missing: list[str] = []
@@ -91,9 +65,10 @@ def apply_rules(
         parts = [source[s] for s in r.sources]
         tensor = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
         converted[r.target] = tensor
+    targets = {r.target for r in rules}
     for name, shape in expected.items():
         if name not in converted:
-            if not any(name == r.target for r in rules):
+            if name not in targets:
                 missing.append(name)
         elif tuple(converted[name].shape) != tuple(shape):
             mismatched.append(f"{name} (checkpoint {tuple(converted[name].shape)}, model {tuple(shape)})")

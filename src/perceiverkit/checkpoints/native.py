@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from safetensors.torch import save_file
 
 from ..config import ConfigError, config_from_dict, config_to_dict
+from ..tasks.base import TaskModel
+from ..tasks.registry import get_task
 from .files import SAFETENSORS
-
-if TYPE_CHECKING:
-    from ..tasks.base import TaskModel
 
 CONFIG_FILE = "perceiverkit.json"
 FORMAT_VERSION = 1
@@ -36,8 +35,6 @@ def save_model(model: TaskModel, directory: str | os.PathLike[str]) -> Path:
 
 def read_native_config(directory: Path) -> tuple[str, Any]:
     """The task name and validated config dataclass stored in ``directory``."""
-    from ..tasks.base import TASKS
-
     where = str(directory / CONFIG_FILE)
     try:
         meta = json.loads((directory / CONFIG_FILE).read_text())
@@ -47,7 +44,8 @@ def read_native_config(directory: Path) -> tuple[str, Any]:
         raise ConfigError(f"{where} must hold an object with 'task' and 'config'")
     if meta.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
         raise ConfigError(f"{where} was written by a newer perceiverkit (format {meta['format_version']})")
-    task = meta["task"]
-    if task not in TASKS:
-        raise ConfigError(f"{where}: unknown task {task!r}; expected one of {sorted(TASKS)}")
-    return task, config_from_dict(TASKS[task].config_class, meta["config"], where=f"{where}: config")
+    try:
+        spec = get_task(meta["task"])
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return spec.name, config_from_dict(spec.config_class, meta["config"], where=f"{where}: config")

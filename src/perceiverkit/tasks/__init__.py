@@ -1,6 +1,7 @@
-"""Task models with dataclass configs, and presets for the official checkpoints."""
+"""Task models: one module per task (config, model, presets, Transformers mapping), all registered in
+:mod:`perceiverkit.tasks.registry`."""
 
-from .base import TASKS, TaskModel
+from .base import TaskModel
 from .flow import FlowOutput, OpticalFlow, OpticalFlowConfig
 from .heads import classification_decoder, classification_loss
 from .multimodal import (
@@ -10,7 +11,20 @@ from .multimodal import (
     autoencoding_targets,
 )
 from .point_cloud import PointCloudClassifier, PointCloudClassifierConfig, PointCloudPreprocessor
-from .presets import PRESETS, Preset, create_model, preset_config, register_preset
+from .registry import (
+    PRESETS,
+    TASKS,
+    Preset,
+    TaskSpec,
+    TransformersArchitecture,
+    create_model,
+    get_task,
+    preset_config,
+    register_preset,
+    register_task,
+    task_for_architecture,
+    task_names,
+)
 from .text import (
     MaskedLanguageModel,
     MaskedLanguageModelConfig,
@@ -21,31 +35,37 @@ from .text import (
 from .vision import ImageClassifier, ImageClassifierConfig, imagenet_class_names
 
 __all__ = [
+    "PRESETS",
+    "TASKS",
     "AutoencoderLossWeights",
-    "MultimodalAutoencoder",
-    "MultimodalAutoencoderConfig",
-    "autoencoding_targets",
     "FlowOutput",
     "ImageClassifier",
     "ImageClassifierConfig",
+    "MaskedLanguageModel",
+    "MaskedLanguageModelConfig",
+    "MultimodalAutoencoder",
+    "MultimodalAutoencoderConfig",
     "OpticalFlow",
     "OpticalFlowConfig",
-    "PRESETS",
     "PointCloudClassifier",
     "PointCloudClassifierConfig",
     "PointCloudPreprocessor",
-    "TASKS",
-    "MaskedLanguageModel",
-    "MaskedLanguageModelConfig",
     "Preset",
     "SequenceClassifier",
     "SequenceClassifierConfig",
     "TaskModel",
+    "TaskSpec",
     "TextConfig",
+    "TransformersArchitecture",
+    "autoencoding_targets",
     "classification_decoder",
     "classification_loss",
-    "imagenet_class_names",
     "create_model",
+    "get_task",
+    "imagenet_class_names",
     "preset_config",
     "register_preset",
+    "register_task",
+    "task_for_architecture",
+    "task_names",
 ]

@@ -1,39 +1,59 @@
-"""The base class of task models: config ownership, a registry by task name, saving and loading."""
+"""The base class of task models: config ownership, the wrapped :class:`PerceiverIO`, saving and loading."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from torch import nn
+from torch import Tensor, nn
 
 from ..layers.init import init_weights
-
-#: Task name → model class. Filled in as task modules are imported.
-TASKS: dict[str, type[TaskModel]] = {}
-
-M = TypeVar("M", bound="TaskModel")
+from ..model import PerceiverIO
 
 
-class TaskModel(nn.Module):
-    """A complete model for one task, built from a config dataclass.
+class TaskConfig(Protocol):
+    """What every task config dataclass offers: a check of its own values."""
 
-    Subclasses set ``task`` (a unique name, used in saved checkpoints) and ``config_class``.
+    def validate(self) -> None: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=TaskConfig)
+M = TypeVar("M", bound="TaskModel[Any]")
+
+# checkpoints/ sits above tasks/ in the layer order, so TaskModel cannot import it; instead checkpoints/
+# installs its save and load functions here when imported (``import perceiverkit`` always imports it).
+_save: Callable[[TaskModel[Any], str | os.PathLike[str]], Path] | None = None
+_load: Callable[..., TaskModel[Any]] | None = None
+
+
+def install_checkpoint_io(save: Callable[[TaskModel[Any], str | os.PathLike[str]], Path],
+                          load: Callable[..., TaskModel[Any]]) -> None:
+    """Called by :mod:`perceiverkit.checkpoints`: the functions behind ``save_pretrained``/``from_pretrained``."""
+    global _save, _load
+    _save, _load = save, load
+
+
+def _checkpoint_io() -> tuple[Callable[[TaskModel[Any], str | os.PathLike[str]], Path], Callable[..., TaskModel[Any]]]:
+    if _save is None or _load is None:
+        raise RuntimeError("saving and loading need perceiverkit.checkpoints; import perceiverkit first")
+    return _save, _load
+
+
+class TaskModel(nn.Module, Generic[ConfigT]):
+    """A complete model for one task, built from a config dataclass around one :class:`PerceiverIO`.
+
+    Subclasses set ``task`` (a unique name, used in saved checkpoints) and ``config_class``, build
+    ``self.perceiver`` and register themselves with :func:`perceiverkit.tasks.registry.register_task`.
     """
 
     task: ClassVar[str]
-    config_class: ClassVar[type]
+    config_class: ClassVar[type[Any]]
+    config: ConfigT
+    perceiver: PerceiverIO
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        name = cls.__dict__.get("task")
-        if name is not None:
-            if name in TASKS and TASKS[name] is not cls:
-                raise RuntimeError(f"task {name!r} is registered twice")
-            TASKS[name] = cls
-
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: ConfigT) -> None:
         super().__init__()
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
@@ -44,7 +64,7 @@ class TaskModel(nn.Module):
         """Re-initialise every weight for training from scratch."""
         init_weights(self, std)
 
-    def enable_input_checks(self, finite: bool = True) -> TaskModel:
+    def enable_input_checks(self, finite: bool = True) -> TaskModel[ConfigT]:
         """Opt in to checking every input for NaN and infinity (off by default: it costs a pass over the data)."""
         self.perceiver.check_finite = finite
         return self
@@ -55,16 +75,22 @@ class TaskModel(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``model.safetensors`` and ``perceiverkit.json`` to ``directory``; load with ``from_pretrained``."""
-        from ..checkpoints.native import save_model
-
-        return save_model(self, directory)
+        return _checkpoint_io()[0](self, directory)
 
     @classmethod
     def from_pretrained(cls: type[M], source: str | os.PathLike[str], **kwargs: Any) -> M:
         """Load a checkpoint (ours, Transformers' format, or a hub id) that holds this kind of model."""
-        from ..checkpoints import from_pretrained
-
-        model = from_pretrained(source, **kwargs)
+        model = _checkpoint_io()[1](source, **kwargs)
         if not isinstance(model, cls):
             raise TypeError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def pick_input(value: Tensor | None, alias: Tensor | None, name: str) -> Tensor:
+    """The model input passed either by its Transformers name (``value``) or as ``inputs`` (``alias``)."""
+    if value is not None and alias is not None:
+        raise ValueError(f"pass either {name} or inputs (an alias), not both")
+    chosen = value if value is not None else alias
+    if chosen is None:
+        raise ValueError(f"{name} is required")
+    return chosen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +17,9 @@ from ..model import PerceiverIO, PerceiverOutput
 from ..processors.cost_volume import CostVolumePreprocessor
 from ..processors.flow import PATCH_CHANNELS, frames_to_patches, tile_starts, tile_weights
 from ..processors.image import ImagePreprocessor, ImagePreprocessorConfig
+from . import transformers_keys as keys
 from .base import TaskModel
+from .registry import Preset, TaskSpec, TransformersArchitecture, register_task
 
 
 @dataclass
@@ -75,7 +78,7 @@ class FlowOutput(PerceiverOutput):
     flow: Tensor | None = None
 
 
-class OpticalFlow(TaskModel):
+class OpticalFlow(TaskModel[OpticalFlowConfig]):
     """Estimates optical flow from frame 1 to frame 2.
 
     ``inputs`` is either Transformers' pre-patched ``(B, 2, 27, H, W)`` (pixels in [-1, 1]) or raw RGB frame
@@ -172,3 +175,37 @@ class OpticalFlow(TaskModel):
             if progress is not None:
                 progress(min(start + per_call, len(corners)), len(corners))
         return (total / weight_sum)[:, :h, :w]
+
+
+# --- preset and Transformers mapping ----------------------------------------------------------------------------
+
+def _from_transformers(hf: dict[str, Any]) -> OpticalFlowConfig:
+    train_size = tuple(int(v) for v in keys.hf_get(hf, "train_size"))
+    overlap = min(OpticalFlowConfig.tile_overlap, min(train_size) // 4)  # small test models have small tiles
+    return OpticalFlowConfig(train_size=train_size, encoder=keys.encoder_config(hf), tile_overlap=overlap)  # type: ignore[arg-type]
+
+
+def _transformers_keys(config: OpticalFlowConfig) -> list[keys.KeyRule]:
+    return [
+        *keys.image_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor", config.image_config()),
+        *keys.encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+        *keys.decoder("perceiver.decoder", "perceiver.decoder.decoder", trainable_queries=False),
+    ]
+
+
+register_task(TaskSpec(
+    name=OpticalFlow.task,
+    model_class=OpticalFlow,
+    aliases=("flow",),
+    presets=(Preset(
+        name="optical-flow-perceiver",
+        task=OpticalFlow.task,
+        make_config=OpticalFlowConfig,
+        description="Optical flow from 3×3 patches of two frames, trained on AutoFlow at 368×496.",
+        hub_id="deepmind/optical-flow-perceiver",
+    ),),
+    transformers=(TransformersArchitecture("PerceiverForOpticalFlow", _from_transformers, _transformers_keys),),
+    lightning_module="perceiverkit.train.modules:OpticalFlowModule",
+    data_sources={"flow-pairs": "perceiverkit.train.datamodules:FlowPairsData"},
+    pipeline="perceiverkit.pipelines.flow:FlowEstimation",
+))

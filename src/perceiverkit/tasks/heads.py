@@ -1,4 +1,4 @@
-"""Task heads shared by several modalities: the classification decoder and the classification losses."""
+"""Task heads shared by several modalities: the classification decoder, its config checks and its losses."""
 
 from __future__ import annotations
 
@@ -9,11 +9,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig
+from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
 from ..decoders import ClassificationDecoder
 
 ProblemType = Literal["regression", "single_label_classification", "multi_label_classification"]
 PROBLEM_TYPES: tuple[str, ...] = typing.get_args(ProblemType)
+
+
+def check_labels(owner: str, num_labels: int, labels: tuple[str, ...] | None,
+                 problem_type: str | None = None) -> None:
+    """The checks every classifier config shares: a positive class count, one name per class when names are
+    given, and a known ``problem_type``. ``owner`` names the config in the error."""
+    _check_positive(owner, num_labels=num_labels)
+    _check(problem_type is None or problem_type in PROBLEM_TYPES,
+           f"{owner}.problem_type must be one of {list(PROBLEM_TYPES)} or None, got {problem_type!r}")
+    _check(labels is None or len(labels) == num_labels,
+           f"{owner}.labels names {len(labels or ())} classes, expected {num_labels}")
 
 
 def classification_decoder(encoder: EncoderConfig, num_labels: int) -> ClassificationDecoder:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
+from ..config import ConfigError, DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
 from ..decoders import MultimodalDecoder, PositionQueries, multimodal_query_channels
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
@@ -23,7 +24,10 @@ from ..processors.audio import AudioPostprocessor, AudioPreprocessor
 from ..processors.image import ImagePreprocessor, ImagePreprocessorConfig
 from ..processors.label import ClassificationPostprocessor, OneHotPreprocessor, ProjectionPostprocessor
 from ..processors.multimodal import MultimodalPostprocessor, MultimodalPreprocessor
+from . import transformers_keys as keys
 from .base import TaskModel
+from .heads import check_labels
+from .registry import Preset, TaskSpec, TransformersArchitecture, register_task
 
 AUDIO, IMAGE, LABEL = "audio", "image", "label"
 
@@ -65,7 +69,7 @@ class MultimodalAutoencoderConfig:
                         image_patch_size=self.image_patch_size, image_num_bands=self.image_num_bands,
                         audio_samples_per_frame=self.audio_samples_per_frame,
                         samples_per_patch=self.samples_per_patch, audio_num_bands=self.audio_num_bands,
-                        num_labels=self.num_labels, label_query_channels=self.label_query_channels,
+                        label_query_channels=self.label_query_channels,
                         output_num_channels=self.output_num_channels)
         _check(self.image_size % self.image_patch_size == 0,
                f"image_size {self.image_size} must be divisible by image_patch_size {self.image_patch_size}")
@@ -73,8 +77,7 @@ class MultimodalAutoencoderConfig:
                f"{self.num_audio_samples} audio samples must be divisible by samples_per_patch {self.samples_per_patch}")
         _check(set(self.mask_probs) <= {AUDIO, IMAGE, LABEL},
                f"mask_probs may only name {[AUDIO, IMAGE, LABEL]}, got {sorted(self.mask_probs)}")
-        _check(self.labels is None or len(self.labels) == self.num_labels,
-               f"MultimodalAutoencoderConfig.labels names {len(self.labels or ())} classes, expected {self.num_labels}")
+        check_labels("MultimodalAutoencoderConfig", self.num_labels, self.labels)
         self.encoder.validate()
 
     @property
@@ -91,7 +94,7 @@ class MultimodalAutoencoderConfig:
         return {AUDIO: self.num_audio_samples // self.samples_per_patch, IMAGE: t * h * w, LABEL: 1}
 
 
-class MultimodalAutoencoder(TaskModel):
+class MultimodalAutoencoder(TaskModel[MultimodalAutoencoderConfig]):
     """Reconstructs ``{"image": (B, T, 3, H, W), "audio": (B, S[, 1]), "label": (B, num_labels)}``.
 
     ``forward(inputs, subsampled_output_points)`` decodes the chosen points (Transformers' interface):
@@ -225,3 +228,54 @@ def autoencoding_targets(inputs: Mapping[str, Tensor], points: Mapping[str, Tens
     if audio_points is not None:
         audio = audio[:, audio_points]
     return {IMAGE: pixels, AUDIO: audio.flatten(1), LABEL: inputs[LABEL].argmax(-1)}
+
+
+# --- preset and Transformers mapping ----------------------------------------------------------------------------
+
+def _from_transformers(hf: dict[str, Any]) -> MultimodalAutoencoderConfig:
+    frames, size = int(keys.hf_get(hf, "num_frames")), keys.image_size(hf)
+    output_shape = tuple(int(v) for v in keys.hf_get(hf, "output_shape"))
+    if output_shape[1:] != (frames, size, size):
+        raise ConfigError(f"output_shape {list(output_shape)} must be [batch, num_frames={frames}, "
+                          f"image_size={size}, image_size={size}]: positions are encoded over that grid")
+    labels = keys.label_names(hf)
+    return MultimodalAutoencoderConfig(
+        num_frames=frames, image_size=size, audio_samples_per_frame=int(keys.hf_get(hf, "audio_samples_per_frame")),
+        samples_per_patch=int(keys.hf_get(hf, "samples_per_patch")), num_labels=keys.num_labels(hf, labels),
+        label_query_channels=int(keys.hf_get(hf, "_label_trainable_num_channels")),
+        output_num_channels=int(keys.hf_get(hf, "output_num_channels")), encoder=keys.encoder_config(hf),
+        labels=labels)
+
+
+def _transformers_keys(config: MultimodalAutoencoderConfig) -> list[keys.KeyRule]:
+    names = (AUDIO, IMAGE, LABEL)
+    theirs_pre, ours_pre = "perceiver.input_preprocessor", "perceiver.preprocessor"
+    rules = [keys.rule(f"{ours_pre}.padding.{n}", f"{theirs_pre}.padding.{n}") for n in names]
+    rules += [keys.rule(f"{ours_pre}.mask.{n}", f"{theirs_pre}.mask.{n}") for n in config.mask_probs]
+    rules += keys.encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block)
+    rules.append(keys.rule("perceiver.decoder.queries.label.encoding.embeddings",
+                           "perceiver.decoder.modalities.label.decoder.output_position_encodings.position_embeddings"))
+    rules += [keys.rule(f"perceiver.decoder.padding.{n}", f"perceiver.decoder.padding.{n}") for n in names]
+    rules += keys.decoder("perceiver.decoder.decoder", "perceiver.decoder.decoder", trainable_queries=False)
+    rules += [r for n in names for r in keys.affine(f"perceiver.postprocessor.modalities.{n}.linear",
+                                                    f"perceiver.output_postprocessor.modalities.{n}.classifier")]
+    return rules
+
+
+register_task(TaskSpec(
+    name=MultimodalAutoencoder.task,
+    model_class=MultimodalAutoencoder,
+    aliases=("autoencoding",),
+    presets=(Preset(
+        name="multimodal-perceiver",
+        task=MultimodalAutoencoder.task,
+        make_config=MultimodalAutoencoderConfig,
+        description="Video + audio + label autoencoder trained on Kinetics-700 (16 frames of 224×224, 48 kHz audio).",
+        hub_id="deepmind/multimodal-perceiver",
+    ),),
+    transformers=(TransformersArchitecture("PerceiverForMultimodalAutoencoding", _from_transformers,
+                                           _transformers_keys),),
+    lightning_module="perceiverkit.train.modules:AutoencoderModule",
+    data_sources={"video-clips": "perceiverkit.train.datamodules:VideoClipsData"},
+    pipeline="perceiverkit.pipelines.autoencode:Autoencode",
+))

@@ -14,16 +14,18 @@ since cross-attention does not care about input order. Building the model takes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from torch import Tensor, nn
 
-from ..config import EncoderConfig, _check, _check_positive
+from ..config import EncoderConfig, _check_positive
 from ..encoder import PerceiverEncoder
 from ..layers.position import fourier_channels, fourier_features
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.base import Preprocessed
 from .base import TaskModel
-from .heads import classification_decoder, classification_loss
+from .heads import check_labels, classification_decoder, classification_loss
+from .registry import TaskSpec, register_task
 
 
 class PointCloudPreprocessor(nn.Module):
@@ -56,7 +58,11 @@ class PointCloudPreprocessor(nn.Module):
 
 @dataclass
 class PointCloudClassifierConfig:
-    num_classes: int = 8
+    """A point-cloud classifier: Fourier features of the points, the encoder and one learned decoder query."""
+
+    renamed_fields: ClassVar[dict[str, str]] = {"num_classes": "num_labels"}  # checkpoints saved before the rename
+
+    num_labels: int = 8
     num_bands: int = 16
     max_resolution: int = 32
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(
@@ -65,14 +71,12 @@ class PointCloudClassifierConfig:
     labels: tuple[str, ...] | None = None
 
     def validate(self) -> None:
-        _check_positive("PointCloudClassifierConfig", num_classes=self.num_classes, num_bands=self.num_bands,
-                        max_resolution=self.max_resolution)
-        _check(self.labels is None or len(self.labels) == self.num_classes,
-               f"PointCloudClassifierConfig.labels names {len(self.labels or ())} classes, expected {self.num_classes}")
+        _check_positive("PointCloudClassifierConfig", num_bands=self.num_bands, max_resolution=self.max_resolution)
+        check_labels("PointCloudClassifierConfig", self.num_labels, self.labels)
         self.encoder.validate()
 
 
-class PointCloudClassifier(TaskModel):
+class PointCloudClassifier(TaskModel[PointCloudClassifierConfig]):
     """Classifies point clouds ``(B, N, 3)``; the result does not depend on the order of the points."""
 
     task = "point-cloud-classification"
@@ -83,7 +87,7 @@ class PointCloudClassifier(TaskModel):
         preprocessor = PointCloudPreprocessor(config.num_bands, config.max_resolution)
         self.perceiver = PerceiverIO(
             encoder=PerceiverEncoder(config.encoder, input_channels=preprocessor.num_channels),
-            decoder=classification_decoder(config.encoder, config.num_classes),
+            decoder=classification_decoder(config.encoder, config.num_labels),
             preprocessor=preprocessor,
         )
         self.reset_parameters()
@@ -91,8 +95,16 @@ class PointCloudClassifier(TaskModel):
     def forward(self, points: Tensor, labels: Tensor | None = None, *, output_attentions: bool = False) -> PerceiverOutput:
         out = self.perceiver(points, output_attentions=output_attentions)
         if labels is not None:
-            out.loss = classification_loss(out.logits, labels, self.config.num_classes, "single_label_classification")
+            out.loss = classification_loss(out.logits, labels, self.config.num_labels, "single_label_classification")
         return out
 
+
+register_task(TaskSpec(
+    name=PointCloudClassifier.task,
+    model_class=PointCloudClassifier,
+    aliases=("point-cloud",),
+    lightning_module="perceiverkit.train.modules:ClassificationModule",
+    data_sources={"point-clouds": "perceiverkit.train.datamodules:PointCloudData"},
+))
 
 __all__ = ["PointCloudClassifier", "PointCloudClassifierConfig", "PointCloudPreprocessor"]

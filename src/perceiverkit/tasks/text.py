@@ -1,21 +1,24 @@
-"""Byte-level text models: masked language modelling and sequence classification."""
+"""Byte-level text models: masked language modelling and sequence classification, with their presets and
+Transformers mappings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
+from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check_positive
 from ..decoders import CrossAttentionDecoder
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.text import TextPreprocessor, TiedEmbeddingDecoder
-from .base import TaskModel
-from .heads import PROBLEM_TYPES, ProblemType, classification_decoder, classification_loss
-
+from . import transformers_keys as keys
+from .base import TaskModel, pick_input
+from .heads import ProblemType, check_labels, classification_decoder, classification_loss
+from .registry import Preset, TaskSpec, TransformersArchitecture, register_task
 
 
 @dataclass
@@ -63,24 +66,10 @@ class SequenceClassifierConfig(TextConfig):
 
     def validate(self) -> None:
         super().validate()
-        _check_positive("SequenceClassifierConfig", num_labels=self.num_labels)
-        _check(self.problem_type is None or self.problem_type in PROBLEM_TYPES,
-               f"SequenceClassifierConfig.problem_type must be one of {list(PROBLEM_TYPES)} or None, "
-               f"got {self.problem_type!r}")
-        _check(self.labels is None or len(self.labels) == self.num_labels,
-               f"SequenceClassifierConfig.labels names {len(self.labels or ())} classes, expected {self.num_labels}")
+        check_labels("SequenceClassifierConfig", self.num_labels, self.labels, self.problem_type)
 
 
-def _pick_input(input_ids: Tensor | None, inputs: Tensor | None) -> Tensor:
-    if input_ids is not None and inputs is not None:
-        raise ValueError("pass either input_ids or inputs (an alias), not both")
-    chosen = input_ids if input_ids is not None else inputs
-    if chosen is None:
-        raise ValueError("input_ids is required")
-    return chosen
-
-
-class MaskedLanguageModel(TaskModel):
+class MaskedLanguageModel(TaskModel[MaskedLanguageModelConfig]):
     """Predicts the byte at every position (or at chosen ``output_points``) from a latent encoding.
 
     Unlike Transformers, which always decodes ``max_position_embeddings`` positions, logits have the input's
@@ -132,7 +121,7 @@ class MaskedLanguageModel(TaskModel):
 
         ``labels`` ``(B, L)`` holds the target id at each position and -100 where no loss is wanted.
         """
-        input_ids = _pick_input(input_ids, inputs)
+        input_ids = pick_input(input_ids, inputs, "input_ids")
         if output_points is None and isinstance(input_ids, Tensor) and input_ids.dim() == 2:
             output_points = torch.arange(input_ids.shape[1], device=input_ids.device)
         out = self.perceiver(input_ids, attention_mask, output_points, output_attentions, output_hidden_states)
@@ -145,7 +134,7 @@ class MaskedLanguageModel(TaskModel):
         return out
 
 
-class SequenceClassifier(TaskModel):
+class SequenceClassifier(TaskModel[SequenceClassifierConfig]):
     """Classifies (or regresses) a byte sequence with one learned decoder query."""
 
     task = "text-classification"
@@ -174,8 +163,76 @@ class SequenceClassifier(TaskModel):
     ) -> PerceiverOutput:
         """Logits ``(B, num_labels)``; with ``labels``, also the loss for the config's problem type."""
         out = self.perceiver(
-            _pick_input(input_ids, inputs), attention_mask, None, output_attentions, output_hidden_states
+            pick_input(input_ids, inputs, "input_ids"), attention_mask, None, output_attentions, output_hidden_states
         )
         if labels is not None:
             out.loss = classification_loss(out.logits, labels, self.config.num_labels, self.config.problem_type)
         return out
+
+
+# --- presets and Transformers mappings --------------------------------------------------------------------------
+
+def _language_perceiver() -> MaskedLanguageModelConfig:
+    # The published model narrows queries/keys to 256 channels and widens values to the latent width.
+    return MaskedLanguageModelConfig(encoder=EncoderConfig(qk_channels=256, v_channels=1280))
+
+
+def _text_fields(hf: dict[str, Any]) -> dict[str, Any]:
+    return {"vocab_size": keys.hf_get(hf, "vocab_size"),
+            "max_position_embeddings": keys.hf_get(hf, "max_position_embeddings"),
+            "d_model": keys.hf_get(hf, "d_model"), "encoder": keys.encoder_config(hf)}
+
+
+def _mlm_from_transformers(hf: dict[str, Any]) -> MaskedLanguageModelConfig:
+    return MaskedLanguageModelConfig(**_text_fields(hf))
+
+
+def _mlm_keys(config: MaskedLanguageModelConfig) -> list[keys.KeyRule]:
+    return [
+        *keys.text_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor"),
+        *keys.encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+        *keys.decoder("perceiver.decoder", "perceiver.decoder", final_project=False),
+        keys.rule("perceiver.postprocessor.bias", "embedding_decoder.bias"),
+    ]
+
+
+def _classifier_from_transformers(hf: dict[str, Any]) -> SequenceClassifierConfig:
+    labels = keys.label_names(hf)
+    return SequenceClassifierConfig(**_text_fields(hf), num_labels=keys.num_labels(hf, labels),
+                                    problem_type=hf.get("problem_type"), labels=labels)
+
+
+def _classifier_keys(config: SequenceClassifierConfig) -> list[keys.KeyRule]:
+    return [
+        *keys.text_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor"),
+        *keys.encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+        *keys.decoder("perceiver.decoder", "perceiver.decoder.decoder"),
+    ]
+
+
+register_task(TaskSpec(
+    name=MaskedLanguageModel.task,
+    model_class=MaskedLanguageModel,
+    aliases=("mlm",),
+    presets=(Preset(
+        name="language-perceiver",
+        task=MaskedLanguageModel.task,
+        make_config=_language_perceiver,
+        description="Byte-level masked language model (201M parameters), trained on English Wikipedia and C4.",
+        hub_id="deepmind/language-perceiver",
+    ),),
+    transformers=(TransformersArchitecture("PerceiverForMaskedLM", _mlm_from_transformers, _mlm_keys),),
+    lightning_module="perceiverkit.train.modules:MaskedLMModule",
+    data_sources={"text-corpus": "perceiverkit.train.datamodules:TextCorpusData"},
+    pipeline="perceiverkit.pipelines.fill_mask:FillMask",
+))
+
+register_task(TaskSpec(
+    name=SequenceClassifier.task,
+    model_class=SequenceClassifier,
+    transformers=(TransformersArchitecture("PerceiverForSequenceClassification", _classifier_from_transformers,
+                                           _classifier_keys),),
+    lightning_module="perceiverkit.train.modules:ClassificationModule",
+    data_sources={"wordnet-lexnames": "perceiverkit.train.datamodules:WordNetData",
+                  "text-files": "perceiverkit.train.datamodules:LabelledTextFilesData"},
+))

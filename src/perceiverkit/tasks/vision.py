@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from torch import Tensor
 
-from ..config import EncoderConfig, _check, _check_positive
+from ..config import EncoderConfig, PositionEncodingConfig
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.image import ImagePreprocessor, ImagePreprocessorConfig
-from .base import TaskModel
-from .heads import PROBLEM_TYPES, ProblemType, classification_decoder, classification_loss
+from . import transformers_keys as keys
+from .base import TaskModel, pick_input
+from .heads import ProblemType, check_labels, classification_decoder, classification_loss
+from .registry import Preset, TaskSpec, TransformersArchitecture, register_task
 
 
 @cache
@@ -36,14 +40,10 @@ class ImageClassifierConfig:
     def validate(self) -> None:
         self.image.validate()
         self.encoder.validate()
-        _check_positive("ImageClassifierConfig", num_labels=self.num_labels)
-        _check(self.problem_type is None or self.problem_type in PROBLEM_TYPES,
-               f"ImageClassifierConfig.problem_type must be one of {list(PROBLEM_TYPES)} or None")
-        _check(self.labels is None or len(self.labels) == self.num_labels,
-               f"ImageClassifierConfig.labels names {len(self.labels or ())} classes, expected {self.num_labels}")
+        check_labels("ImageClassifierConfig", self.num_labels, self.labels, self.problem_type)
 
 
-class ImageClassifier(TaskModel):
+class ImageClassifier(TaskModel[ImageClassifierConfig]):
     """Classifies images ``(B, C, H, W)`` (normalised pixels, e.g. from :class:`ImageProcessor`)."""
 
     task = "image-classification"
@@ -80,13 +80,78 @@ class ImageClassifier(TaskModel):
     ) -> PerceiverOutput:
         """Logits ``(B, num_labels)``. ``interpolate_pos_encoding`` resamples learned positions to the input's
         resolution; with ``labels``, also the loss for the config's problem type."""
-        if pixel_values is not None and inputs is not None:
-            raise ValueError("pass either pixel_values or inputs (an alias), not both")
-        images = pixel_values if pixel_values is not None else inputs
-        if images is None:
-            raise ValueError("pixel_values is required")
+        images = pick_input(pixel_values, inputs, "pixel_values")
         kwargs = {"interpolate_pos_encoding": interpolate_pos_encoding}
         out = self.perceiver(images, None, None, output_attentions, output_hidden_states, **kwargs)
         if labels is not None:
             out.loss = classification_loss(out.logits, labels, self.config.num_labels, self.config.problem_type)
         return out
+
+
+# --- presets and Transformers mappings --------------------------------------------------------------------------
+
+def _fourier(num_bands: int, max_resolution: tuple[int, ...]) -> PositionEncodingConfig:
+    return PositionEncodingConfig(kind="fourier", num_bands=num_bands, max_resolution=max_resolution)
+
+
+#: The three published ImageNet preprocessors (what Transformers hard-codes in each classifier), by
+#: (preset name, Transformers architecture). Only the learned positions depend on the image size.
+IMAGENET_PREPROCESSORS: dict[tuple[str, str], Callable[[int], ImagePreprocessorConfig]] = {
+    ("vision-perceiver-learned", "PerceiverForImageClassificationLearned"): lambda size: ImagePreprocessorConfig(
+        prep_type="conv1x1", out_channels=256, spatial_downsample=1, position_grid=(size, size),
+        position=PositionEncodingConfig(kind="trainable", num_channels=256, project_pos_dim=256)),
+    ("vision-perceiver-fourier", "PerceiverForImageClassificationFourier"): lambda size: ImagePreprocessorConfig(
+        prep_type="pixels", spatial_downsample=1, position=_fourier(64, (224, 224))),
+    ("vision-perceiver-conv", "PerceiverForImageClassificationConvProcessing"): lambda size: ImagePreprocessorConfig(
+        prep_type="conv", out_channels=64, spatial_downsample=4, position=_fourier(64, (56, 56))),
+}
+
+_DESCRIPTIONS = {
+    "vision-perceiver-learned":
+        "ImageNet classifier with learned 2-D positions over 224×224 pixels (1×1 conv features).",
+    "vision-perceiver-fourier": "ImageNet classifier on raw pixels with 2-D Fourier positions.",
+    "vision-perceiver-conv": "ImageNet classifier with a convolutional stem (4× downsampling) and Fourier positions.",
+}
+
+
+def _imagenet(image: ImagePreprocessorConfig) -> ImageClassifierConfig:
+    # The three ImageNet models share the encoder: 512 × 1024 latents, 8 blocks of 6 shared self-attentions.
+    return ImageClassifierConfig(image=image, num_labels=1000, encoder=EncoderConfig(
+        num_latents=512, d_latents=1024, num_blocks=8, num_self_attends_per_block=6, num_self_attention_heads=8,
+        num_cross_attention_heads=1))
+
+
+def _preset(name: str, preprocessor: Callable[[int], ImagePreprocessorConfig]) -> Preset:
+    return Preset(name=name, task=ImageClassifier.task, make_config=lambda: _imagenet(preprocessor(224)),
+                  description=_DESCRIPTIONS[name], hub_id=f"deepmind/{name}")
+
+
+def _architecture(name: str, preprocessor: Callable[[int], ImagePreprocessorConfig]
+                  ) -> TransformersArchitecture[ImageClassifierConfig]:
+    def config_from_hf(hf: dict[str, Any]) -> ImageClassifierConfig:
+        labels = keys.label_names(hf)
+        return ImageClassifierConfig(image=preprocessor(keys.image_size(hf)), encoder=keys.encoder_config(hf),
+                                     num_labels=keys.num_labels(hf, labels), problem_type=hf.get("problem_type"),
+                                     labels=labels)
+
+    def key_rules(config: ImageClassifierConfig) -> list[keys.KeyRule]:
+        return [
+            *keys.image_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor", config.image),
+            *keys.encoder("perceiver.encoder", "perceiver", config.encoder.num_self_attends_per_block),
+            *keys.decoder("perceiver.decoder", "perceiver.decoder.decoder"),
+        ]
+
+    return TransformersArchitecture(name, config_from_hf, key_rules)
+
+
+register_task(TaskSpec(
+    name=ImageClassifier.task,
+    model_class=ImageClassifier,
+    presets=tuple(_preset(preset, make) for (preset, _), make in IMAGENET_PREPROCESSORS.items()),
+    transformers=tuple(_architecture(arch, make) for (_, arch), make in IMAGENET_PREPROCESSORS.items()),
+    lightning_module="perceiverkit.train.modules:ClassificationModule",
+    data_sources={"fashion-mnist": "perceiverkit.train.datamodules:FashionMNISTData",
+                  "digits": "perceiverkit.train.datamodules:DigitsData",
+                  "image-folder": "perceiverkit.train.datamodules:ImageFolderData"},
+    pipeline="perceiverkit.pipelines.image_classification:ImageClassification",
+))

@@ -1,5 +1,6 @@
 """LightningDataModules, one per data source. Each builds train/val datasets and the batch layout its task
-model expects (``pixel_values``/``input_ids``/``points``/... plus ``labels``)."""
+model expects (``pixel_values``/``input_ids``/``points``/... plus ``labels``). Each task names the sources it
+trains on in its :class:`~perceiverkit.tasks.registry.TaskSpec` (``data_sources``)."""
 
 from __future__ import annotations
 
@@ -306,9 +307,9 @@ class PointCloudData(PerceiverDataModule):
         kwargs = dict(num_points=int(self.option("num_points", 256)), noise=float(self.option("noise", 0.02)),
                       seed=self.seed)
         train = PointClouds("train", length=int(self.option("train_length", 6000)), **kwargs)
-        if train.num_classes != self.model_config.num_classes:
+        if train.num_classes != self.model_config.num_labels:
             raise ConfigError(f"the point-cloud data has {train.num_classes} shape classes but the model has "
-                              f"{self.model_config.num_classes}; set model.config.num_classes")
+                              f"{self.model_config.num_labels}; set model.config.num_labels")
         return train, PointClouds("test", length=int(self.option("val_length", 600)), **kwargs)
 
 
@@ -332,9 +333,3 @@ class VideoClipsData(PerceiverDataModule):
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         return {key: torch.stack([item[key] for item in items]) for key in items[0]}
-
-
-DATA_SOURCES: dict[str, type[PerceiverDataModule]] = {
-    cls.source: cls for cls in (FashionMNISTData, DigitsData, ImageFolderData, WordNetData, LabelledTextFilesData,
-                                TextCorpusData, FlowPairsData, PointCloudData, VideoClipsData)
-}

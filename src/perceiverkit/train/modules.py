@@ -1,16 +1,20 @@
-"""LightningModules: one per task, all sharing optimiser set-up, logging and checkpoint-friendly state."""
+"""LightningModules: one per kind of task, all sharing optimiser set-up, logging and checkpoint-friendly state.
+
+Each task names its module in its :class:`~perceiverkit.tasks.registry.TaskSpec` (``lightning_module``).
+"""
 
 from __future__ import annotations
 
 import abc
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
 from torch import Tensor
 
 from ..tasks.base import TaskModel
+from ..tasks.multimodal import IMAGE, MultimodalAutoencoder, autoencoding_targets
 from .config import OptimConfig
 from .optim import Lamb, adamw, warmup_cosine
 from .sharding import gather_dtype, shard_model
@@ -24,7 +28,7 @@ def _no_decay(name: str, param: Tensor) -> bool:
 class PerceiverModule(L.LightningModule, abc.ABC):
     """Trains a :class:`TaskModel`. Subclasses implement :meth:`compute` → (loss, metrics)."""
 
-    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int) -> None:
+    def __init__(self, model: TaskModel[Any], optim: OptimConfig, total_steps: int) -> None:
         super().__init__()
         self.model = model
         self.optim = optim
@@ -107,7 +111,7 @@ class OpticalFlowModule(PerceiverModule):
     pair resized by that factor (``val/middlebury_epe``; zero flow scores ``val/middlebury_zero_epe``).
     """
 
-    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int, num_points: int = 2048,
+    def __init__(self, model: TaskModel[Any], optim: OptimConfig, total_steps: int, num_points: int = 2048,
                  middlebury_scale: float | None = None) -> None:
         super().__init__(model, optim, total_steps)
         self.num_points = num_points
@@ -145,34 +149,30 @@ class OpticalFlowModule(PerceiverModule):
 class AutoencoderModule(PerceiverModule):
     """The published weighted L1 + cross-entropy objective on random subsets of pixels and audio patches."""
 
-    def __init__(self, model: TaskModel, optim: OptimConfig, total_steps: int, image_points: int = 4096,
+    def __init__(self, model: TaskModel[Any], optim: OptimConfig, total_steps: int, image_points: int = 4096,
                  audio_points: int = 256) -> None:
+        if not isinstance(model, MultimodalAutoencoder):
+            raise TypeError(f"AutoencoderModule trains a MultimodalAutoencoder, got {type(model).__name__}")
         super().__init__(model, optim, total_steps)
         self.image_points = image_points
         self.audio_points = audio_points
 
+    @property
+    def autoencoder(self) -> MultimodalAutoencoder:
+        return cast(MultimodalAutoencoder, self.model)  # checked in __init__
+
     def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
-        model: Any = self.model
+        model = self.autoencoder
         outputs = model.config.num_outputs()
         gen = None if stage == "train" else torch.Generator().manual_seed(0)  # fixed points for comparable val
         points = model.sample_points(min(self.image_points, outputs["image"]), min(self.audio_points, outputs["audio"]),
                                      generator=gen, device=batch["image"].device)
         logits = model(batch, points).logits
         loss, terms = model.loss(batch, logits, points)
-        video_mse = ((logits["image"].clamp(0, 1) - batch["image"].permute(0, 1, 3, 4, 2).reshape(
-            batch["image"].shape[0], -1, 3)[:, points["image"]]) ** 2).mean()
+        pixels = autoencoding_targets(batch, points, model.config)[IMAGE]  # (B, Q, 3)
+        video_mse = ((logits[IMAGE].clamp(0, 1) - pixels) ** 2).mean()
         psnr = -10 * torch.log10(video_mse.clamp(min=1e-10))
         return loss, {"video_psnr": psnr.detach(), **{f"{k}_loss": v.detach() for k, v in terms.items()}}
-
-
-MODULES: dict[str, type[PerceiverModule]] = {
-    "masked-lm": MaskedLMModule,
-    "text-classification": ClassificationModule,
-    "image-classification": ClassificationModule,
-    "point-cloud-classification": ClassificationModule,
-    "optical-flow": OpticalFlowModule,
-    "multimodal-autoencoding": AutoencoderModule,
-}
 
 
 def steps_per_epoch(num_examples: int, batch_size: int, devices: int = 1, accumulate: int = 1) -> int:

@@ -12,19 +12,15 @@ import torch
 
 from ..config import ConfigError, config_from_dict, config_to_dict
 from ..memory_budget import activation_memory_budget
-from ..tasks import PRESETS, TASKS, TaskModel, preset_config
+from ..tasks.base import TaskModel
+from ..tasks.registry import get_preset, get_task
 from .callbacks import RandomStateCheckpoint, SaveOnSigterm
 from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig, dump_train_config
 from .init_schemes import POSITION_INITS
-from .datamodules import DATA_SOURCES, PerceiverDataModule
-from .modules import MODULES, PerceiverModule
+from .datamodules import PerceiverDataModule
+from .modules import PerceiverModule
 from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded, unsharded_class
-
-#: Short task names accepted by ``perceiverkit train``.
-TASK_ALIASES = {"mlm": "masked-lm", "point-cloud": "point-cloud-classification", "flow": "optical-flow",
-                "autoencoding": "multimodal-autoencoding"}
-
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
@@ -49,27 +45,24 @@ def transfer_weights(source: torch.nn.Module, target: torch.nn.Module) -> tuple[
     return copied, kept
 
 
-def build_model(config: TrainConfig) -> TaskModel:
+def build_model(config: TrainConfig) -> TaskModel[Any]:
     """The task model of a training config: from a preset, a config dict, or a checkpoint to fine-tune."""
-    task = TASK_ALIASES.get(config.task, config.task)
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {config.task!r}; expected one of {sorted(TASKS) + sorted(TASK_ALIASES)}")
-    cls = TASKS[task]
+    task = get_task(config.task)
     spec = config.model
     if spec.preset:
-        if spec.preset not in PRESETS or PRESETS[spec.preset].task != task:
-            raise ConfigError(f"preset {spec.preset!r} is not a {task} preset")
-        base = config_to_dict(preset_config(spec.preset))
+        if spec.preset not in (preset.name for preset in task.presets):
+            raise ConfigError(f"preset {spec.preset!r} is not a {task.name} preset")
+        base = config_to_dict(get_preset(spec.preset).make_config())
     else:
         base = {}
-    model_config = config_from_dict(cls.config_class, _merge(base, spec.config), where="model.config")
-    model = cls(model_config)
+    model_config = config_from_dict(task.config_class, _merge(base, spec.config), where="model.config")
+    model = task.build(model_config)
     if spec.init_from:
         from ..checkpoints import from_pretrained
 
         copied, kept = transfer_weights(from_pretrained(spec.init_from), model)
         if not copied:
-            raise ConfigError(f"no weights of {spec.init_from} fit the {task} model")
+            raise ConfigError(f"no weights of {spec.init_from} fit the {task.name} model")
         print(f"initialised {len(copied)} tensors from {spec.init_from}; {len(kept)} keep their initialisation")
     if spec.position_init in POSITION_INITS:
         POSITION_INITS[spec.position_init](model)
@@ -98,13 +91,13 @@ class TrainResult:
     is_global_zero: bool = True
 
 
-def build_datamodule(config: TrainConfig, model: TaskModel) -> PerceiverDataModule:
-    if config.data.source not in DATA_SOURCES:
-        raise ConfigError(f"unknown data source {config.data.source!r}; expected one of {sorted(DATA_SOURCES)}")
-    return DATA_SOURCES[config.data.source](config.data, model.config, config.seed)
+def build_datamodule(config: TrainConfig, model: TaskModel[Any]) -> PerceiverDataModule:
+    """The data module of ``config.data.source``, one of the sources the model's task trains on."""
+    source: type[PerceiverDataModule] = get_task(model.task).data_source_class(config.data.source)
+    return source(config.data, model.config, config.seed)
 
 
-def _unsharded(model: TaskModel, weights: dict[str, torch.Tensor]) -> TaskModel:
+def _unsharded(model: TaskModel[Any], weights: dict[str, torch.Tensor]) -> TaskModel[Any]:
     """``model`` itself, or for a sharded one a plain copy holding the gathered ``weights``."""
     if not is_sharded(model):
         return model
@@ -131,7 +124,7 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
             raise ConfigError("set trainer.max_steps or trainer.max_epochs")
         per_epoch = math.ceil(len(data.train_dataloader()) / t.accumulate_grad_batches)
         total = per_epoch * t.max_epochs
-    module_cls: type[PerceiverModule] = MODULES[model.task]
+    module_cls: type[PerceiverModule] = get_task(model.task).lightning_module_class()
     module = module_cls(model, config.optim, total, **config.task_options)
     if config.model.compile:
         # Compiles the model in place: parameter names, and so checkpoints, stay those of the uncompiled model.
@@ -177,5 +170,5 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     return TrainResult(model_dir, metrics, out / "checkpoints", is_global_zero=trainer.is_global_zero)
 
 
-__all__ = ["TASK_ALIASES", "TrainResult", "build_datamodule", "build_model", "train", "transfer_weights"
+__all__ = ["TrainResult", "build_datamodule", "build_model", "train", "transfer_weights"
 ]
