@@ -74,3 +74,20 @@ def test_bf16_latents_need_a_mixed_precision_run():
         load_train_config(None, CONFIG, ["model.half_precision_latents=true"])
     config = load_train_config(None, CONFIG, ["model.half_precision_latents=true", "trainer.precision=bf16-mixed"])
     assert config.model.half_precision_latents
+
+
+def test_the_run_finds_task_preset_and_data_source_in_the_registry():
+    from perceiverkit.config import ConfigError
+    from perceiverkit.tasks import PointCloudClassifier
+    from perceiverkit.train.run import build_datamodule, build_model
+
+    config = load_train_config("point-cloud", None, ["data.source=digits"])  # an alias of the task
+    model = build_model(config)
+    assert isinstance(model, PointCloudClassifier)
+    with pytest.raises(ConfigError, match=r"unknown data source 'digits' for task 'point-cloud-classification'; "
+                                          r"expected one of \['point-clouds'\]"):
+        build_datamodule(config, model)
+    with pytest.raises(ConfigError, match="unknown task 'juggling'; expected one of"):
+        build_model(load_train_config("juggling", None, ["data.source=digits"]))
+    with pytest.raises(ConfigError, match="preset 'vision-perceiver-conv' is not a masked-lm preset"):
+        build_model(load_train_config("mlm", None, ["data.source=text-corpus", "model.preset=vision-perceiver-conv"]))

@@ -94,7 +94,7 @@ def from_pretrained(
 
 def _check_task(found: TaskSpec[Any], wanted: TaskSpec[Any] | None, source: str | os.PathLike[str]) -> None:
     if wanted is not None and found is not wanted:
-        raise ValueError(f"{source} holds a {found.name} model; this needs a {wanted.name} model")
+        raise ValueError(f"{source} holds a model for task {found.name!r}; expected task {wanted.name!r}")
 
 
 install_checkpoint_io(save_model, from_pretrained)

@@ -27,6 +27,6 @@ def pipeline(task: str, model: TaskModel[Any] | str | os.PathLike[str] | None = 
     if not isinstance(model, TaskModel):
         model = from_pretrained(model, task=spec.name)
     elif model.task != spec.name:
-        raise ValueError(f"pipeline {spec.name!r} needs a {spec.name} model, got a {model.task} model")
+        raise ValueError(f"the {spec.name} pipeline got a model for task {model.task!r}; expected task {spec.name!r}")
     model.to(device=device, dtype=dtype)
     return cls(model, **options)
