@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full-scale side-by-side benchmark on one CUDA GPU: perceiverkit against Transformers on identical weights,
-# published architectures and batch sizes, written for a short lease (one command; the first four phases took 5 minutes on an H100).
+# published architectures and batch sizes, written for a short lease (one command, a time limit per phase).
 #
 # Phases, each a separate `benchmarks/run.py` with its own time limit (a phase that runs out keeps the
 # workloads it finished; every phase writes $OUT_DIR/<phase>/bench.json after each workload):
@@ -17,9 +17,9 @@
 #   latents     as targets, ours with --half-precision-latents (the self-attention stack's residual stream in
 #               bf16; LayerNorm statistics still fp32): mlm-train vision-learned
 #   latents-budget  latents and budget together: mlm-train
-#   attention-explicit / attention-padded  as latents, mlm-train only, with our attention computed explicitly
-#               (matmul-softmax-matmul) or by SDPA at one zero-padded head width (the language model's heads are
-#               32 wide for keys, 160 for values: cuDNN's backward ran at ~85 TFLOP/s there)
+#   attention-explicit  as latents, mlm-train only, with our attention computed explicitly
+#               (matmul-softmax-matmul) instead of by SDPA (the language model's heads are 32 wide for keys,
+#               160 for values; docs/benchmarks.md has what SDPA's backward achieved there)
 #   autotune    as latents, mlm-train only, compiled with mode max-autotune-no-cudagraphs: Inductor benchmarks
 #               Triton matmul templates against cuBLAS and can fuse bias, GELU and residual sums into a matmul's
 #               epilogue (the elementwise kernels were 24 % of the step); compiling takes minutes (not yet run)
@@ -42,7 +42,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 mkdir -p "$OUT_DIR" "$LOG_DIR"
 
 declare -A LIMIT=([targets]=170 [flow-fp16]=110 [suite]=130 [flow-bf16]=70 [graphs]=150 [bf16-weights]=110 [budget]=120
-                  [latents]=150 [latents-budget]=90 [attention-explicit]=90 [attention-padded]=90
+                  [latents]=150 [latents-budget]=90 [attention-explicit]=90
                   [autotune]=300)
 declare -A ARGS=(
   [targets]="--dtype bf16 --compile --workloads mlm-train vision-learned"
@@ -55,7 +55,6 @@ declare -A ARGS=(
   [latents]="--dtype bf16 --compile --half-precision-latents --workloads mlm-train vision-learned"
   [latents-budget]="--dtype bf16 --compile --half-precision-latents --memory-budget 0.8 --workloads mlm-train"
   [attention-explicit]="--dtype bf16 --compile --half-precision-latents --attention-kernel explicit --workloads mlm-train"
-  [attention-padded]="--dtype bf16 --compile --half-precision-latents --attention-kernel padded --workloads mlm-train"
   [autotune]="--dtype bf16 --compile-mode max-autotune-no-cudagraphs --half-precision-latents --workloads mlm-train"
 )
 PHASES="${PHASES:-targets flow-fp16 suite flow-bf16 graphs}"

@@ -23,8 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(args) != 2:
             print("usage: run.py --summary DIR (a folder holding bench.json)", file=sys.stderr)
             return 2
-        from perceiverkit.benchmark import compact_table, load_report
-        from perceiverkit.benchmark.report import settings_text
+        from perceiverkit.benchmark import compact_table, load_report, settings_text
 
         try:
             report = load_report(args[1])
@@ -33,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         env = report.environment
         peak = env.get("matmul_peak_tflops")
-        print(f"{env['device_name']}: {settings_text(env)}; scale {env['scale']}, "
+        print(f"{env['device_name']}: {settings_text(env)}; "
               f"matmul peak {'—' if peak is None else f'{peak:.3g}'} TFLOP/s, torch {env['torch']}, "
               f"transformers {env['transformers']}")
         print(compact_table(report.results))

@@ -16,6 +16,7 @@ Transformers must be installed (``pip install transformers``).
 """
 
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, time_steps
+from .options import DEFAULT_STEPS, BenchOptions, add_arguments, settings_text
 from .report import (
     SCHEMA,
     BenchReport,
@@ -27,7 +28,7 @@ from .report import (
     to_markdown,
     write_report,
 )
-from .runner import DEFAULT_STEPS, TOLERANCE, BenchOptions, run_benchmark, run_workload
+from .runner import TOLERANCE, run_benchmark, run_workload
 from .workloads import SCALES, WORKLOADS, Case, Workload, select_workloads, stitch_tiles
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "PeakMemory",
     "Workload",
     "WorkloadResult",
+    "add_arguments",
     "compact_table",
     "count_flops",
     "load_report",
@@ -52,6 +54,7 @@ __all__ = [
     "run_benchmark",
     "run_workload",
     "select_workloads",
+    "settings_text",
     "stitch_tiles",
     "time_steps",
     "to_markdown",

@@ -3,8 +3,8 @@
 ``bench.json`` layout (``SCHEMA``)::
 
     {"schema": "perceiverkit-bench/1",
-     "environment": {device, device_name, threads, omp_num_threads, dtype, compile, scale, torch, transformers,
-                     perceiverkit, python, date, matmul_peak_tflops, matmul_size, memory_method},
+     "environment": {device, device_name, threads, omp_num_threads, SETTINGS, torch, transformers, perceiverkit,
+                     python, date, matmul_peak_tflops, matmul_size, memory_method},
      "options": {workloads, batch_size, steps, warmup, seed},
      "results": [{workload, description, mode, setup, batch_size, steps, warmup, agreement, errors,
                   max_rel_error, tolerance, agreement_ok, speedup, memory_ratio, error,
@@ -12,6 +12,8 @@
 
     IMPL = {median_ms, mean_ms, min_ms, times_ms, samples_per_s, peak_memory_bytes, flops_per_step,
             tflops, fraction_of_peak}
+    SETTINGS = dtype, reference_dtype, cast_weights, half_precision_latents, attention_kernel, compile,
+               compile_mode, memory_budget, scale (the labelled fields of BenchOptions)
 
 Ratios are Transformers ÷ ours, so above 1 favours ours: ``speedup`` of median step times, ``memory_ratio`` of
 peak memories. Peak memory is measured above the memory in use before the steps (weights, inputs, optimizer
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .options import settings_text
 
 SCHEMA = "perceiverkit-bench/1"
 JSON_NAME = "bench.json"
@@ -106,11 +110,9 @@ def _version(module: str) -> str | None:
         return None
 
 
-def environment_info(device: torch.device, dtype: str, compile: bool, scale: str,
-                     reference_dtype: str | None = None, compile_mode: str | None = None,
-                     cast_weights: bool = False, memory_budget: float | None = None,
-                     half_precision_latents: bool = False, attention_kernel: str = "auto") -> dict[str, Any]:
-    """The report header: device and its name, threads, library versions and the date."""
+def environment_info(device: torch.device, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The report header: device and its name, threads, the run's settings
+    (:meth:`~perceiverkit.benchmark.options.BenchOptions.settings`), library versions and the date."""
     from .. import __version__
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
@@ -119,15 +121,7 @@ def environment_info(device: torch.device, dtype: str, compile: bool, scale: str
         "device_name": name,
         "threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "dtype": dtype,
-        "reference_dtype": reference_dtype or dtype,
-        "cast_weights": cast_weights,
-        "memory_budget": memory_budget,
-        "half_precision_latents": half_precision_latents,
-        "attention_kernel": attention_kernel,
-        "compile": compile,
-        "compile_mode": compile_mode,
-        "scale": scale,
+        **settings,
         "torch": torch.__version__,
         "transformers": _version("transformers"),
         "perceiverkit": __version__,
@@ -211,33 +205,6 @@ def compact_table(results: list[WorkloadResult]) -> str:
     return "\n".join(lines)
 
 
-def _compile_text(env: Mapping[str, Any]) -> str:
-    if not env["compile"]:
-        return "no"
-    details = [f"mode {env['compile_mode']}"] if env.get("compile_mode") else []
-    if env.get("memory_budget") is not None:
-        details.append(f"activation memory budget {env['memory_budget']:g}")
-    return f"yes ({', '.join(details)})" if details else "yes"
-
-
-def _dtype_text(env: Mapping[str, Any]) -> str:
-    ours, theirs = env["dtype"], env.get("reference_dtype") or env["dtype"]
-    if env.get("cast_weights"):
-        return f"ours {ours} weights for inference (autocast for training), Transformers {theirs}" + \
-            (" autocast" if theirs != "fp32" else "")
-    latents = f", ours with {ours} latents" if env.get("half_precision_latents") else ""
-    if ours == theirs:
-        return f"{ours}{' (autocast, both)' if ours != 'fp32' else ''}{latents}"
-    return f"ours {ours}{' (autocast)' if ours != 'fp32' else ''}{latents}, Transformers {theirs}"
-
-
-def settings_text(env: Mapping[str, Any]) -> str:
-    """``dtype: …; ours compiled: …``: the precision and compilation a report's environment was run with."""
-    kernel = env.get("attention_kernel") or "auto"
-    kernel_text = "" if kernel == "auto" else f"; our attention kernel: {kernel}"
-    return f"dtype: {_dtype_text(env)}; ours compiled: {_compile_text(env)}{kernel_text}"
-
-
 def to_markdown(report: BenchReport) -> str:
     """Header (device, versions, date, matmul peak) followed by the results table."""
     env, opts = report.environment, report.options
@@ -247,7 +214,7 @@ def to_markdown(report: BenchReport) -> str:
         "# perceiverkit bench: perceiverkit vs Transformers, identical weights",
         "",
         f"- device: {env['device']} ({env['device_name']}), {env['threads']} thread(s)",
-        f"- {settings_text(env)}; scale: {env['scale']}; "
+        f"- {settings_text(env)}; "
         f"{opts.get('warmup')} warm-up + {opts.get('steps')} timed steps (after an untimed check step)",
         f"- torch {env['torch']}, transformers {env['transformers']}, perceiverkit {env['perceiverkit']}, "
         f"python {env['python']}",

@@ -30,115 +30,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..layers.attention import set_attention_kernel
-from ..layers.attention_ops import ATTENTION_KERNELS
+from ..accel import set_attention_kernel
+from ..memory_budget import activation_memory_budget
 from ..train.optim import adamw
-from ..memory_budget import activation_memory_budget, check_memory_budget
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, synchronize, time_steps
+from .options import DTYPES, BenchOptions
 from .report import BenchReport, ImplResult, WorkloadResult, environment_info, write_report
-from .workloads import SCALES, Case, Output, Runner, Scale, Workload, select_workloads
+from .workloads import Case, Output, Runner, Scale, Workload, select_workloads
 
-#: Precisions: fp32, or bf16 / fp16 autocast (fp16 without loss scaling: meant for inference).
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-#: (warm-up steps, timed steps) when not given.
-DEFAULT_STEPS: dict[str, tuple[int, int]] = {"full": (3, 10), "cpu": (0, 1), "tiny": (1, 2)}
 #: Agreement expected of exact ports: fp32 agrees to rounding; bf16 autocast rounds differently per kernel.
 TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2, "fp16": 1e-2}
 #: Ours in half precision against an fp32 reference: the 1 % of the issue's flow target.
 MIXED_TOLERANCE = 1e-2
 LEARNING_RATE = 1e-4
-#: ``torch.compile`` modes the suite accepts.
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def tolerance(dtype: str, reference_dtype: str) -> float:
     """Largest relative error accepted between ours in ``dtype`` and Transformers in ``reference_dtype``."""
     return TOLERANCE[dtype] if dtype == reference_dtype else MIXED_TOLERANCE
-
-
-@dataclass
-class BenchOptions:
-    """What ``perceiverkit bench`` runs. ``None`` fields take the scale's defaults."""
-
-    device: str = "cpu"
-    dtype: str = "fp32"
-    """Our precision: ``fp32``, or ``bf16`` / ``fp16`` autocast."""
-    cast_weights: bool = False
-    """Inference workloads run ours with its weights cast to ``dtype`` instead of under autocast: half precision
-    end to end (LayerNorm and softmax still keep float32 statistics internally); training keeps autocast and
-    float32 weights for the optimiser. Transformers runs as ``reference_dtype`` says."""
-    reference_dtype: str | None = None
-    """Transformers' precision; default the same as ``dtype``. ``fp32`` with ``dtype="bf16"`` measures ours in
-    bf16 against Transformers' fp32 path (speed and agreement both against that reference)."""
-    scale: Scale | None = None
-    """``full``, ``cpu`` or ``tiny``; default ``full`` on CUDA, ``cpu`` on CPU."""
-    workloads: str | list[str] | tuple[str, ...] | None = None
-    """Names (or one comma-separated string); default all."""
-    batch_size: int | None = None
-    steps: int | None = None
-    warmup: int | None = None
-    compile: bool = False
-    """Wrap ours in ``torch.compile`` (Transformers runs eagerly, as it ships)."""
-    compile_mode: str | None = None
-    """``torch.compile`` mode (one of :data:`COMPILE_MODES`; ``reduce-overhead`` replays CUDA graphs); needs
-    ``compile``. None = PyTorch's default mode."""
-    half_precision_latents: bool = False
-    """Under autocast, carry our latents through the self-attention stack in the autocast dtype instead of
-    float32 (:attr:`~perceiverkit.encoder.PerceiverEncoder.half_precision_latents`); Transformers keeps its
-    float32 residual stream."""
-    attention_kernel: str = "auto"
-    """How our attention is computed (:func:`~perceiverkit.layers.attention_ops.attend`'s kernels; ``auto`` picks
-    per shape). Transformers always runs its own."""
-    memory_budget: float | None = None
-    """With ``compile``: the activation memory budget of our compiled training steps, in [0, 1]
-    (:mod:`perceiverkit.memory_budget`); None = PyTorch's default."""
-    seed: int = 0
-    out: str | Path | None = None
-    """Folder for ``bench.json`` and ``bench.md``, rewritten after every workload."""
-    progress: bool = True
-    matmul_size: int | None = None
-    """Side of the square matmul that measures the device's peak (default by device and scale)."""
-
-    def resolve(self) -> tuple[Scale, int, int]:
-        """Check the options; returns (scale, warm-up steps, timed steps)."""
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for but CUDA is not available")
-        for name, value in (("dtype", self.dtype), ("reference_dtype", self.reference_dtype or self.dtype)):
-            if value not in DTYPES:
-                raise ValueError(f"{name} must be one of {list(DTYPES)}, got {value!r}")
-        if self.cast_weights and self.dtype == "fp32":
-            raise ValueError("cast_weights needs dtype bf16 or fp16 (the weights are float32 already)")
-        scale = self.scale or ("full" if self.device == "cuda" else "cpu")
-        if scale not in SCALES:
-            raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
-        warmup, steps = DEFAULT_STEPS[scale]
-        if self.compile:
-            warmup = max(warmup, 1)  # the first call compiles; it must not be timed
-        warmup = warmup if self.warmup is None else self.warmup
-        steps = steps if self.steps is None else self.steps
-        if steps < 1 or warmup < 0:
-            raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
-        if self.compile_mode is not None:
-            if self.compile_mode not in COMPILE_MODES:
-                raise ValueError(f"compile_mode must be one of {list(COMPILE_MODES)}, got {self.compile_mode!r}")
-            if not self.compile:
-                raise ValueError("compile_mode needs compile=True")
-        check_memory_budget(self.memory_budget, "memory_budget")
-        if self.attention_kernel not in ATTENTION_KERNELS:
-            raise ValueError(f"attention_kernel must be one of {list(ATTENTION_KERNELS)}, got {self.attention_kernel!r}")
-        if self.half_precision_latents and (self.dtype == "fp32" or self.cast_weights):
-            raise ValueError("half_precision_latents needs dtype bf16 or fp16 under autocast (not fp32, not "
-                             "cast_weights, where the latents are in the weights' dtype already)")
-        if self.memory_budget is not None and not self.compile:
-            raise ValueError("memory_budget needs compile=True (it steers how torch.compile splits a training step)")
-        if self.compile and warmup < 1:
-            raise ValueError("compile needs warmup >= 1: the first call of a compiled model compiles it")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
-        select_workloads(self.workloads)  # unknown names fail before any work
-        return scale, warmup, steps
 
 
 @dataclass
@@ -283,18 +192,16 @@ def _scalar_error(ours: float, reference: float) -> float:
     return abs(ours - reference) / abs(reference) if reference else abs(ours - reference)
 
 
-def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtype: str = "fp32",
-                 reference_dtype: str | None = None, cast_weights: bool = False,
-                 half_precision_latents: bool = False, attention_kernel: str = "auto", memory_budget: float | None = None, batch_size: int | None = None,
-                 warmup: int = 1, steps: int = 2, compile: bool = False, compile_mode: str | None = None, seed: int = 0,
-                 peak_tflops: float | None = None,
+def run_workload(workload: Workload, options: BenchOptions, *, peak_tflops: float | None = None,
                  status: Callable[[str], None] | None = None) -> tuple[WorkloadResult, str]:
-    """Measure one workload, Transformers then ours. Failures (e.g. out of memory) are recorded in the
-    result's ``error`` rather than raised, so that a long run goes on. Returns (result, memory method).
-    Transformers runs in ``reference_dtype`` (default: ``dtype``); ``cast_weights``, ``half_precision_latents``,
-    ``attention_kernel``, ``memory_budget``: see :class:`BenchOptions`."""
-    reference_dtype = reference_dtype or dtype
-    case = workload.case(scale, batch_size)
+    """Measure one workload, Transformers then ours, as ``options`` say (checked and completed by
+    :meth:`~BenchOptions.resolve`). Failures (e.g. out of memory) are recorded in the result's ``error`` rather
+    than raised, so that a long run goes on. Returns (result, memory method)."""
+    options = options.resolve()
+    assert options.scale is not None and options.warmup is not None and options.steps is not None
+    device, dtype, reference_dtype = torch.device(options.device), options.dtype, options.transformers_dtype
+    warmup, steps, seed, compile = options.warmup, options.steps, options.seed, options.compile
+    case = workload.case(options.scale, options.batch_size)
     train = workload.mode == "train"
     result = WorkloadResult(
         workload.name, workload.description, workload.mode, setup=case.setup, batch_size=case.batch_size,
@@ -322,17 +229,17 @@ def run_workload(workload: Workload, scale: Scale, *, device: torch.device, dtyp
         del theirs_model
         _free(device)
         say("perceiverkit")
-        if cast_weights and not train:
+        if options.cast_weights and not train:
             ours_model, autocast_dtype = ours_model.to(device, DTYPES[dtype]), "fp32"  # fp32 = no autocast
             result.setup += f" ({dtype} weights)"
         else:
             ours_model, autocast_dtype = ours_model.to(device), dtype
-        if half_precision_latents:
+        if options.half_precision_latents:
             ours_model.perceiver.encoder.half_precision_latents = True
-        set_attention_kernel(ours_model, attention_kernel)  # type: ignore[arg-type]  # checked by resolve()
-        with activation_memory_budget(memory_budget):  # ours compiles during its warm-up, inside this
+        set_attention_kernel(ours_model, options.attention_kernel)  # type: ignore[arg-type]  # checked by resolve()
+        with activation_memory_budget(options.memory_budget):  # ours compiles during its warm-up, inside this
             ours = measure(ours_model, case.run_ours, dtype=autocast_dtype, compile=compile,
-                           compile_mode=compile_mode)
+                           compile_mode=options.compile_mode)
         del ours_model
         method = ours.memory_method
         assert ours.check_output is not None and theirs.check_output is not None
@@ -376,40 +283,31 @@ def _matmul_size(device: torch.device, scale: Scale) -> int:
 
 def run_benchmark(options: BenchOptions) -> BenchReport:
     """Run the selected workloads, ours against Transformers, and return (and optionally write) the report."""
-    scale, warmup, steps = options.resolve()
+    options = options.resolve()
+    assert options.scale is not None
     workloads = select_workloads(options.workloads)
     try:
         import transformers  # noqa: F401 — the other side of every comparison
     except ImportError:
-        raise ImportError("perceiverkit bench compares against Transformers: pip install transformers") from None
+        raise ImportError("perceiverkit bench compares against Transformers: pip install transformers",
+                          name="transformers") from None
     from tqdm.auto import tqdm
 
     device = torch.device(options.device)
-    environment = environment_info(device, options.dtype, options.compile, scale,
-                                   reference_dtype=options.reference_dtype or options.dtype,
-                                   compile_mode=options.compile_mode, cast_weights=options.cast_weights,
-                                   memory_budget=options.memory_budget,
-                                   half_precision_latents=options.half_precision_latents,
-                                   attention_kernel=options.attention_kernel)
-    size = options.matmul_size or _matmul_size(device, scale)
+    environment = environment_info(device, options.settings())
+    size = options.matmul_size or _matmul_size(device, options.scale)
     environment["matmul_size"] = size
     environment["matmul_peak_tflops"] = matmul_peak_tflops(device, DTYPES[options.dtype], size)
     report = BenchReport(environment, {
-        "workloads": [w.name for w in workloads], "batch_size": options.batch_size, "steps": steps,
-        "warmup": warmup, "seed": options.seed})
+        "workloads": [w.name for w in workloads], "batch_size": options.batch_size, "steps": options.steps,
+        "warmup": options.warmup, "seed": options.seed})
 
     bar = tqdm(workloads, desc="bench", unit="workload", disable=not options.progress, file=sys.stderr)
     try:
         for workload in bar:
             bar.set_postfix_str(workload.name)
-            result, method = run_workload(
-                workload, scale, device=device, dtype=options.dtype, reference_dtype=options.reference_dtype,
-                cast_weights=options.cast_weights, half_precision_latents=options.half_precision_latents,
-                attention_kernel=options.attention_kernel,
-                memory_budget=options.memory_budget, batch_size=options.batch_size, warmup=warmup, steps=steps,
-                compile=options.compile, compile_mode=options.compile_mode, seed=options.seed,
-                peak_tflops=environment["matmul_peak_tflops"],
-                status=lambda s, name=workload.name: bar.set_postfix_str(f"{name}: {s}"))
+            result, method = run_workload(workload, options, peak_tflops=environment["matmul_peak_tflops"],
+                                          status=lambda s, name=workload.name: bar.set_postfix_str(f"{name}: {s}"))
             if result.error:
                 bar.write(f"{workload.name} failed: {result.error}", file=sys.stderr)
             environment["memory_method"] = environment["memory_method"] or method or None
