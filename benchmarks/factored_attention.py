@@ -1,9 +1,9 @@
 """The encoder's cross-attention on image inputs: factored (basis space) against projected keys/values.
 
 For each image preset at its published input size, times the encoder's cross-attention block on the factored
-inputs the preprocessor produces, once in their basis space (``layers/factored.py``) and once projecting them as
-Transformers does (``factored_attention = False``), counts both paths' FLOPs, and checks that they agree. Random
-weights; inference.
+inputs the preprocessor produces, once in their basis space (``accel/factored.py``) and once projecting them as
+Transformers does (the reference path, ``perceiverkit.accel.reference_path()``), counts both paths' FLOPs, and
+checks that they agree. Random weights; inference.
 
     python benchmarks/factored_attention.py                                # CPU, batch 1, fp32 (~2 min, 2 cores)
     python benchmarks/factored_attention.py --device cuda --batch-size 64 --dtype bf16
@@ -12,11 +12,13 @@ weights; inference.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
 import torch
 
+from perceiverkit.accel import FactoredInputs, cross_attend, reference_path
 from perceiverkit.benchmark import count_flops
 from perceiverkit.tasks import create_model
 
@@ -63,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         raw = CASES[name](args.batch_size).to(device)
         block, latents_param = perceiver.encoder.cross_attention, perceiver.encoder.latents
         with torch.inference_mode(), torch.autocast(device.type, dtype, enabled=dtype != torch.float32):
-            factored = perceiver.preprocess(raw).factored
-            assert factored is not None, name
+            factored = perceiver.preprocess(raw).encoder_inputs
+            assert isinstance(factored, FactoredInputs), name
             latents = latents_param.expand(args.batch_size, -1, -1)
             result = {}
             for path in (True, False):
-                block.factored_attention = path
-                out, flops = count_flops(lambda: block(latents, factored)[0])
-                ms = time_ms(lambda: block(latents, factored), device, args.repeats)
+                with contextlib.nullcontext() if path else reference_path():
+                    out, flops = count_flops(lambda: cross_attend(block, latents, factored)[0])
+                    ms = time_ms(lambda: cross_attend(block, latents, factored), device, args.repeats)
                 result[path] = (out.float(), flops, ms)
         error = ((result[True][0] - result[False][0]).abs().max() / result[False][0].abs().max()).item()
         rows.append((name, factored.basis_width, factored.shape[2], result, error))

@@ -2,6 +2,10 @@
 
 Cost is linear in the number of inputs ``N`` (one ``num_latents × N`` cross-attention) and independent of it
 for the self-attention stack, whose weights are shared across the ``num_blocks`` repetitions.
+
+The cross-attention goes through :func:`perceiverkit.accel.cross_attend`, the one place where the encoder may
+leave the reference path (inputs kept factored, several modalities, chunked inputs); everything else is the
+reference blocks of :mod:`perceiverkit.layers`.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from .accel import InputView, check_chunk_size, cross_attend
 from .config import EncoderConfig
 from .layers.blocks import CrossAttentionBlock, SelfAttentionBlock
-from .layers.factored import FactoredInputs, SegmentedInputs
 
 
 def _check_heads(role: str, num_heads: int, **widths: int) -> None:
@@ -35,6 +39,9 @@ class EncoderOutput:
 
 class PerceiverEncoder(nn.Module):
     """Latents + one cross-attention to ``input_channels``-wide inputs + a shared self-attention stack."""
+
+    #: Initialised like embeddings by :func:`~perceiverkit.layers.init.init_weights`.
+    learned_arrays = ("latents",)
 
     def __init__(self, config: EncoderConfig, input_channels: int) -> None:
         super().__init__()
@@ -76,30 +83,36 @@ class PerceiverEncoder(nn.Module):
         #: Under autocast, carry the latents through the self-attention stack in the autocast dtype (bf16/fp16)
         #: instead of float32; see :meth:`forward`.
         self.half_precision_latents = False
+        self._input_chunk_size: int | None = None
 
     @property
     def input_chunk_size(self) -> int | None:
         """Cross-attend to at most this many inputs at a time; ``None`` (default) attends to all at once.
 
-        Same output up to float rounding, with cross-attention memory bounded by the chunk instead of growing
-        with the number of inputs; see :attr:`CrossAttentionBlock.input_chunk_size`.
+        A runtime setting, not part of the architecture: the output is the same up to float rounding, but when
+        ``N`` exceeds it the inputs are layer-normed, projected and attended to one chunk at a time with an online
+        softmax (:mod:`perceiverkit.accel.chunked`), so cross-attention memory is bounded by the chunk instead of
+        growing with the number of inputs; with gradients, each chunk is recomputed in the backward pass. Calls
+        that ask for the attention weights attend to all inputs at once (the weights themselves are ``M × N``).
         """
-        return self.cross_attention.input_chunk_size
+        return self._input_chunk_size
 
     @input_chunk_size.setter
     def input_chunk_size(self, value: int | None) -> None:
-        self.cross_attention.input_chunk_size = value
+        self._input_chunk_size = check_chunk_size(value, "input_chunk_size")
 
     def forward(
         self,
-        inputs: Tensor | FactoredInputs | SegmentedInputs,
+        inputs: Tensor | InputView,
         mask: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        """Encode ``inputs`` ``(B, N, input_channels)`` (a tensor, or :class:`FactoredInputs` or
-        :class:`SegmentedInputs` of that shape);
-        ``mask`` ``(B, N)`` is ``True`` for real inputs.
+        """Encode ``inputs`` ``(B, N, input_channels)``; ``mask`` ``(B, N)`` is ``True`` for real inputs.
+
+        ``inputs`` may also be a faster view of such a tensor (:data:`perceiverkit.accel.InputView`, what
+        :attr:`Preprocessed.encoder_inputs <perceiverkit.interfaces.Preprocessed.encoder_inputs>` gives for image
+        and multimodal inputs); the cross-attention then concatenates it only if it takes the reference path.
 
         With :attr:`half_precision_latents` set and autocast on, the latents leave the cross-attention in the
         autocast dtype, so the residual stream of the self-attention stack (its sums, the LayerNorm inputs and
@@ -113,7 +126,8 @@ class PerceiverEncoder(nn.Module):
                 f"encoder expects inputs of shape (batch, index, {self.input_channels}), got {tuple(inputs.shape)}"
             )
         latents = self.latents.to(inputs.dtype).expand(inputs.shape[0], -1, -1)
-        latents, cross_weights = self.cross_attention(latents, inputs, mask, need_weights=output_attentions)
+        latents, cross_weights = cross_attend(self.cross_attention, latents, inputs, mask, output_attentions,
+                                              self._input_chunk_size)  # (B, num_latents, d_latents)
         stream_dtype = latents.dtype
         if self.half_precision_latents and torch.is_autocast_enabled(latents.device.type):
             latents = latents.to(torch.get_autocast_dtype(latents.device.type))

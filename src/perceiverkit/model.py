@@ -10,26 +10,17 @@ e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .encoder import PerceiverEncoder
-from .processors.base import Preprocessed
+from .interfaces import Decoder, Encoded, Postprocessor, Preprocessed, Preprocessor
 
-
-@dataclass
-class Encoded:
-    """The result of :meth:`PerceiverIO.encode`: latents plus what the decoder may need from the inputs."""
-
-    latents: Tensor
-    preprocessed: Preprocessed
-    cross_attentions: tuple[Tensor, ...] | None = None
-    self_attentions: tuple[Tensor, ...] | None = None
-    hidden_states: tuple[Tensor, ...] | None = None
+__all__ = ["Encoded", "PerceiverIO", "PerceiverOutput"]
 
 
 @dataclass
@@ -102,17 +93,20 @@ class PerceiverIO(nn.Module):
 
     Args:
         encoder: the latent encoder.
-        decoder: a decoder with ``build_queries`` and ``forward(queries, latents)`` (see ``decoders``).
-        preprocessor: maps raw inputs to :class:`Preprocessed`; ``None`` means inputs are already ``(B, N, C)``.
-        postprocessor: maps the decoder's output to the task's output; ``None`` returns it unchanged.
+        decoder: a :class:`~perceiverkit.interfaces.Decoder` (``build_queries``, ``point_chunks``, ``forward``;
+            see ``decoders``), usually an ``nn.Module``.
+        preprocessor: a :class:`~perceiverkit.interfaces.Preprocessor`, mapping raw inputs to
+            :class:`Preprocessed`; ``None`` means inputs are already ``(B, N, C)``.
+        postprocessor: a :class:`~perceiverkit.interfaces.Postprocessor`, mapping the decoder's output to the
+            task's output; ``None`` returns it unchanged.
     """
 
     def __init__(
         self,
         encoder: PerceiverEncoder,
-        decoder: nn.Module,
-        preprocessor: nn.Module | None = None,
-        postprocessor: nn.Module | None = None,
+        decoder: Decoder,
+        preprocessor: Preprocessor | None = None,
+        postprocessor: Postprocessor | None = None,
     ) -> None:
         super().__init__()
         self.preprocessor = preprocessor

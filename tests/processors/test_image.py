@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers.models.perceiver.modeling_perceiver as hf
 
 from perceiverkit import ConfigError, PositionEncodingConfig
 from perceiverkit.layers.patches import neighbourhood_patches, space_to_depth
 from perceiverkit.processors import ImagePreprocessor, ImagePreprocessorConfig
 
-hf = pytest.importorskip("transformers.models.perceiver.modeling_perceiver")
 FOURIER = PositionEncodingConfig(kind="fourier", num_bands=4, max_resolution=(8, 8))
 
 
@@ -147,9 +147,9 @@ def test_factored_view_concatenates_to_the_inputs(video, kwargs, mapped):
     frames = 4 if kwargs["prep_type"] == "conv1x1" else 2  # frame pairs fold into one image, as for flow
     images = torch.randn((2, frames, channels, 8, 12) if video else (2, channels, 8, 12))
     out = pre(images)
-    assert out.factored is not None and out.encoder_inputs is out.factored
-    assert (out.factored.weight is not None) == mapped
-    assert out.factored.positions.shape[0] == 1  # one copy of the positions for the whole batch
+    assert out.view is not None and out.encoder_inputs is out.view
+    assert (out.view.weight is not None) == mapped
+    assert out.view.positions.shape[0] == 1  # one copy of the positions for the whole batch
     assert out._inputs is None  # not concatenated until something reads them
     features = out.inputs_without_pos.flatten(1, -2)
     if kwargs["prep_type"] == "conv1x1":  # applied as a linear map: the convolution module itself is the oracle
@@ -165,4 +165,4 @@ def test_added_positions_have_no_factored_view():
                                                     position=PositionEncodingConfig(
                                                         kind="trainable", num_channels=3), position_grid=(8, 12)))
     out = pre(torch.randn(2, 3, 8, 12))
-    assert out.factored is None and out.encoder_inputs is out.inputs
+    assert out.view is None and out.encoder_inputs is out.inputs

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from perceiverkit.accel import FactoredInputs, SegmentedInputs
 from perceiverkit.config import PositionEncodingConfig
-from perceiverkit.layers.factored import FactoredInputs, SegmentedInputs
 from perceiverkit.processors.audio import AudioPreprocessor
 from perceiverkit.processors.image import ImagePreprocessor, ImagePreprocessorConfig
 from perceiverkit.processors.label import OneHotPreprocessor

@@ -3,11 +3,10 @@ Preprocessed concatenates a factored view only when read."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from perceiverkit import PositionEncodingConfig
-from perceiverkit.layers.factored import FactoredInputs
+from perceiverkit.accel import FactoredInputs
 from perceiverkit.processors.base import Preprocessed
 from perceiverkit.processors.positions import GridPositions
 
@@ -25,17 +24,17 @@ def _fresh(module: GridPositions, features: torch.Tensor) -> torch.Tensor:
 def test_positions_are_kept_without_autograd_and_recomputed_after_an_update():
     module, features = _learned(), torch.randn(2, 4, 6, 3)
     with torch.no_grad():
-        first = module(features).factored.positions
-        again = module(features).factored.positions
+        first = module(features).view.positions
+        again = module(features).view.positions
         assert again.data_ptr() == first.data_ptr()  # reused, not recomputed
         torch.testing.assert_close(first.expand(2, -1, -1), _fresh(module, features), rtol=0, atol=0)
         module.projection.weight.add_(1.0)  # what an optimiser step does
-        updated = module(features).factored.positions
+        updated = module(features).view.positions
         torch.testing.assert_close(updated.expand(2, -1, -1), _fresh(module, features), rtol=0, atol=0)
         assert not torch.allclose(updated, first)
         module.load_state_dict({k: torch.zeros_like(v) for k, v in module.state_dict().items()})
-        assert not module(features).factored.positions.any()
-        double = module.double()(features.double()).factored.positions
+        assert not module(features).view.positions.any()
+        double = module.double()(features.double()).view.positions
         assert double.dtype == torch.float64
     module.clear_cache()
     assert module._cache is None
@@ -43,28 +42,26 @@ def test_positions_are_kept_without_autograd_and_recomputed_after_an_update():
 
 def test_positions_are_not_kept_with_autograd_or_across_autocast():
     module, features = _learned(), torch.randn(2, 4, 6, 3)
-    with_grad = module(features).factored.positions
+    with_grad = module(features).view.positions
     assert with_grad.requires_grad and module._cache is None
     with torch.no_grad():
-        plain = module(features).factored.positions
+        plain = module(features).view.positions
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            autocast = module(features).factored.positions
+            autocast = module(features).view.positions
     assert plain.dtype == torch.float32 and autocast.dtype == torch.bfloat16
 
 
 def test_fourier_positions_are_kept_per_grid():
     module = GridPositions(PositionEncodingConfig(kind="fourier", num_bands=3, max_resolution=(8, 8)), 2)
     with torch.no_grad():
-        small = module(torch.randn(1, 4, 4, 2)).factored.positions
-        large = module(torch.randn(1, 8, 8, 2)).factored.positions
+        small = module(torch.randn(1, 4, 4, 2)).view.positions
+        large = module(torch.randn(1, 8, 8, 2)).view.positions
     assert small.shape[1] == 16 and large.shape[1] == 64
 
 
 def test_preprocessed_concatenates_a_factored_view_only_when_read():
     raw, positions = torch.randn(2, 5, 3), torch.randn(1, 5, 4)
-    pre = Preprocessed(None, (5,), factored=FactoredInputs(raw, positions))
+    pre = Preprocessed.from_view(FactoredInputs(raw, positions), (5,))
     assert pre._inputs is None and pre.batch_size == 2 and pre.encoder_inputs.shape == (2, 5, 7)
     torch.testing.assert_close(pre.inputs, torch.cat([raw, positions.expand(2, -1, -1)], dim=-1), rtol=0, atol=0)
     assert pre.inputs is pre.inputs  # formed once
-    with pytest.raises(ValueError, match="needs the inputs, or a factored view"):
-        Preprocessed(None, (5,))

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..config import DecoderConfig
+from ..interfaces import DecoderOutput, Preprocessed
 from ..layers.blocks import CrossAttentionBlock
-from ..processors.base import Preprocessed
 from .queries import PositionQueries, check_points, gather_points
-
-
-@dataclass
-class DecoderOutput:
-    """Decoded array ``(B, Q, C)`` (``(B, C)`` for classification; a dict by modality for multimodal decoders)
-    and optional attention weights."""
-
-    output: Tensor | dict[str, Tensor]
-    cross_attentions: tuple[Tensor, ...] | None = None
 
 
 class CrossAttentionDecoder(nn.Module):
@@ -73,7 +63,7 @@ class CrossAttentionDecoder(nn.Module):
 
     def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[Tensor]:
         """Flat output indices in chunks of at most ``chunk_size``, covering every output once."""
-        yield from torch.arange(self.num_outputs, device=pre.encoder_inputs.device).split(chunk_size)
+        yield from torch.arange(self.num_outputs, device=pre.device).split(chunk_size)
 
     def build_queries(
         self,
@@ -147,7 +137,7 @@ class InputQueryDecoder(CrossAttentionDecoder):
         self.rescale_factor = rescale_factor
 
     def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[Tensor]:
-        yield from torch.arange(pre.inputs.shape[1], device=pre.inputs.device).split(chunk_size)
+        yield from torch.arange(pre.inputs.shape[1], device=pre.device).split(chunk_size)
 
     def build_queries(
         self,

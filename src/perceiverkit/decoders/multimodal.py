@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from ..config import DecoderConfig
-from ..processors.base import Preprocessed
-from .cross_attention import CrossAttentionDecoder, DecoderOutput
+from ..interfaces import DecoderOutput, Preprocessed
+from .cross_attention import CrossAttentionDecoder
 from .queries import PositionQueries, check_points
 
 #: Output points by modality: ``None`` (or a missing name) = every point, an empty tensor = skip the modality.
@@ -72,7 +72,7 @@ class MultimodalDecoder(nn.Module):
 
     def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[dict[str, Tensor]]:
         """Every output point of every modality, one modality at a time, in chunks of at most ``chunk_size``."""
-        device = pre.encoder_inputs.device
+        device = pre.device
         empty = torch.empty(0, dtype=torch.long, device=device)
         for name in self.names:
             for chunk in torch.arange(self.queries[name].num_points, device=device).split(chunk_size):

@@ -1,7 +1,10 @@
-"""Reusable building blocks: attention, MLP, residual blocks and position encodings."""
+"""The reference model's parts: attention, MLP, residual blocks and position encodings.
 
-from .attention import MultiHeadAttention, set_attention_kernel
-from .attention_ops import ATTENTION_KERNELS, attend
+Faster computations of the same results live in :mod:`perceiverkit.accel`, which imports this package (never the
+reverse).
+"""
+
+from .attention import MultiHeadAttention, attend
 from .blocks import CrossAttentionBlock, SelfAttentionBlock
 from .mlp import ACTIVATIONS, MLP, get_activation
 from .position import (
@@ -14,7 +17,6 @@ from .position import (
 
 __all__ = [
     "ACTIVATIONS",
-    "ATTENTION_KERNELS",
     "MLP",
     "CrossAttentionBlock",
     "FourierPositionEncoding",
@@ -26,5 +28,4 @@ __all__ = [
     "fourier_features",
     "get_activation",
     "linear_positions",
-    "set_attention_kernel",
 ]

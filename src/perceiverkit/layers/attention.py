@@ -1,9 +1,13 @@
-"""Multi-head attention with separate query/key and value widths.
+"""Multi-head attention with separate query/key and value widths: the reference path.
 
 Perceiver IO attends between arrays of different widths (latents vs. inputs vs. output queries), so the
-query/key projection width and the value width are independent of each other and of the input widths. The
-projections live here; how the attention itself is computed (fused SDPA, explicit, padded, chunked with an online
-softmax, or over segments) is :mod:`perceiverkit.layers.attention_ops`.
+query/key projection width and the value width are independent of each other and of the input widths.
+
+:func:`attend` is scaled dot-product attention as the textbook writes it, and :class:`MultiHeadAttention` is the
+projections around it. Faster ways to compute the same attention live in :mod:`perceiverkit.accel`; since
+``layers/`` imports nothing above itself, the one way in for them is :func:`install_attention_kernel`, which
+:mod:`perceiverkit.accel.kernels` calls when it is imported. Without it (or inside
+:func:`perceiverkit.accel.reference_path`) every module here runs exactly the code below.
 """
 
 from __future__ import annotations
@@ -11,17 +15,81 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention_ops import (
-    ATTENTION_KERNELS,
-    AttentionKernel,
-    KeySegment,
-    attend,
-    attend_chunked,
-    attend_segments,
-    check_chunk_size,
-)
+
+def expand_mask(mask: Tensor) -> Tensor:
+    """Turn a ``(B, N)`` key-padding mask or a ``(B, M, N)`` mask into a 4-D ``(B, 1, M|1, N)`` mask."""
+    if mask.dtype != torch.bool:
+        raise TypeError(f"attention masks must be boolean (True = attend), got dtype {mask.dtype}")
+    if mask.dim() == 2:
+        return mask[:, None, None, :]
+    if mask.dim() == 3:
+        return mask[:, None, :, :]
+    raise ValueError(f"attention mask must have shape (batch, keys) or (batch, queries, keys), got {tuple(mask.shape)}")
+
+
+def softmax_mask(mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
+    """``mask`` as ``(B, 1, M|1, N)`` with rows that have no valid key opened to every key, and which rows have
+    one ``(B, 1, M|1, 1)``. Those rows then give finite maths and finite gradients; multiply the context by the
+    second tensor to return zeros for them."""
+    if mask is None:
+        return None, None
+    mask = expand_mask(mask)
+    has_key = mask.any(dim=-1, keepdim=True)
+    return mask | ~has_key, has_key
+
+
+def attend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    need_weights: bool = False,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """``softmax(scale · q·kᵀ) · v`` over ``(B, H, M, D)`` queries, ``(B, H, N, D)`` keys, ``(B, H, N, Dv)`` values.
+
+    ``mask`` is boolean, ``True`` = attend, of shape ``(B, N)`` or ``(B, M, N)``. A query whose keys are all
+    masked returns zeros (softmax over an empty set is undefined; kernels disagree on NaN vs. uniform weights).
+    ``scale`` multiplies the scores (default ``1/√D``). Runs
+    :func:`~torch.nn.functional.scaled_dot_product_attention`, or, when the weights are asked for, the explicit
+    softmax that forms them. Returns the context ``(B, H, M, Dv)`` and, when ``need_weights``, the weights
+    ``(B, H, M, N)``.
+    """
+    mask, has_key = softmax_mask(mask)  # (B, 1, M|1, N), (B, 1, M|1, 1)
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    weights = None
+    if need_weights:
+        scores = torch.matmul(q * scale, k.transpose(-1, -2))  # (B, H, M, N)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        # dtype= keeps autocast from widening the weights to float32 (the kernel accumulates in float32 anyway).
+        weights = scores.softmax(dim=-1, dtype=scores.dtype)
+        out = torch.matmul(F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights, v)  # (B, H, M, Dv)
+        if has_key is not None:
+            weights = weights * has_key.to(weights.dtype)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    if has_key is not None:
+        out = out * has_key.to(out.dtype)
+    return out, weights
+
+
+#: ``(module, q, k, v, mask, dropout_p, need_weights) -> (context, weights)``: a kernel that computes
+#: :func:`attend`'s result for ``module``, see :func:`install_attention_kernel`.
+AttentionKernelFn = Callable[["MultiHeadAttention", Tensor, Tensor, Tensor, Tensor | None, float, bool],
+                             tuple[Tensor, Tensor | None]]
+_installed_kernel: AttentionKernelFn | None = None
+
+
+def install_attention_kernel(kernel: AttentionKernelFn | None) -> None:
+    """Make every :class:`MultiHeadAttention` compute :func:`attend`'s result with ``kernel`` (``None``: with
+    :func:`attend` itself). :mod:`perceiverkit.accel.kernels` installs its choice of kernel here on import."""
+    global _installed_kernel
+    _installed_kernel = kernel
 
 
 class MultiHeadAttention(nn.Module):
@@ -67,13 +135,16 @@ class MultiHeadAttention(nn.Module):
             self.q_proj = nn.Linear(q_dim, qk_channels)
             self.kv_proj = nn.Linear(kv_dim, qk_channels + v_channels)
         self.out_proj = nn.Linear(v_channels, out_dim)
-        #: How :func:`attend` computes this module's attention (a runtime choice; every kernel gives the same
-        #: result up to float rounding). See :func:`set_attention_kernel`.
-        self.kernel: AttentionKernel = "auto"
 
-    def _heads(self, x: Tensor) -> Tensor:
+    def split_heads(self, x: Tensor) -> Tensor:
+        """``(B, L, H·D)`` → ``(B, H, L, D)``."""
         batch, length, width = x.shape
         return x.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
+
+    def merge_heads_and_project(self, out: Tensor) -> Tensor:
+        """``(B, H, M, Dv / H)`` → the output projection of the merged heads ``(B, M, out_dim)``."""
+        batch, _, length, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, self.v_channels))
 
     def forward(
         self,
@@ -84,175 +155,21 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """Attend from ``queries`` ``(B, M, q_dim)`` to ``inputs`` ``(B, N, kv_dim)`` (self-attention: to itself).
 
-        Returns the projected output ``(B, M, out_dim)`` and, if requested, the weights ``(B, H, M, N)``.
+        ``mask`` ``(B, N)`` or ``(B, M, N)`` is ``True`` where a query may attend. Returns the projected output
+        ``(B, M, out_dim)`` and, if requested, the weights ``(B, H, M, N)``.
         """
         qk = self.qk_channels
         if self.is_self_attention:
-            q, k, v = self.qkv_proj(queries).split([qk, qk, self.v_channels], dim=-1)
+            q, k, v = self.qkv_proj(queries).split([qk, qk, self.v_channels], dim=-1)  # (B, M, D·H) ×2, (B, M, Dv·H)
         else:
             if inputs is None:
                 raise ValueError("cross-attention needs `inputs` to attend to")
-            q = self.q_proj(queries)
-            k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)
+            q = self.q_proj(queries)  # (B, M, D·H)
+            k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)  # (B, N, D·H), (B, N, Dv·H)
+        q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)  # (B, H, M|N, D|Dv)
         dropout_p = self.dropout if self.training else 0.0
-        out, weights = attend(self._heads(q), self._heads(k), self._heads(v), mask, dropout_p, need_weights,
-                              kernel=self.kernel)
-        return self._project_out(out), weights
-
-    def _project_out(self, out: Tensor) -> Tensor:
-        """Merge the heads of ``(B, H, M, Dv)`` and apply the output projection."""
-        batch, _, length, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(batch, length, self.v_channels))
-
-    def forward_low_rank(
-        self,
-        queries: Tensor,
-        basis: Callable[[int, int], Tensor],
-        num_inputs: int,
-        mixing: Tensor,
-        mask: Tensor | None = None,
-        need_weights: bool = False,
-        chunk_size: int | None = None,
-    ) -> tuple[Tensor, Tensor | None]:
-        """Cross-attention to inputs whose projected keys/values are ``basis(0, N) @ mixing`` (what
-        ``kv_proj(inputs)`` gives), computed without forming the keys and values.
-
-        Scores are ``(q·Mₖᵀ)·bᵀ`` and the context ``(Σ weights·b)·Mᵥ``, so the ``num_inputs``-long work runs at the
-        basis width instead of the projections' (see :mod:`perceiverkit.layers.factored`). ``basis(start, end)``
-        returns the ``(B, end - start, W)`` basis vectors of inputs ``start:end``; with ``chunk_size`` it is
-        called once per chunk and attention runs with an online softmax (:func:`attend_chunked`). Same result as
-        :meth:`forward` on the projected inputs, up to float rounding; returns the output and, if requested, the
-        weights.
-        """
-        if self.is_self_attention:
-            raise ValueError("forward_low_rank is for cross-attention; this is self-attention")
-        heads, qk = self.num_heads, self.qk_channels
-        if mixing.dim() != 2 or mixing.shape[1] != qk + self.v_channels:
-            raise ValueError(f"mixing must have shape (basis width, {qk + self.v_channels}), got {tuple(mixing.shape)}")
-        key_map, value_map = self._basis_maps(mixing)
-        q = self._heads(self.q_proj(queries))
-        q_basis = torch.matmul(q, key_map.to(q.dtype))  # (B, H, M, W)
-        scale = (qk // heads) ** -0.5  # the scale of the projected width, not the basis width
-
-        def heads_view(b: Tensor) -> Tensor:
-            # Keys and values are the same basis vectors, shared by all heads.
-            return b.unsqueeze(1).expand(-1, heads, -1, -1)
-
-        dropout_p = self.dropout if self.training else 0.0
-        weights = None
-        if chunk_size is not None and not need_weights and num_inputs > chunk_size:
-            def key_values(start: int, end: int) -> tuple[Tensor, Tensor]:
-                chunk = heads_view(basis(start, end))
-                return chunk, chunk
-
-            # Recompute each chunk's basis in the backward pass rather than keep it (anything may need gradients:
-            # the queries, the mixing weights, trainable positions).
-            context = attend_chunked(q_basis, key_values, num_inputs, chunk_size, mask, dropout_p=dropout_p,
-                                     checkpoint_chunks=torch.is_grad_enabled(), scale=scale)
+        if _installed_kernel is None:
+            out, weights = attend(q, k, v, mask, dropout_p, need_weights)
         else:
-            keys = heads_view(basis(0, num_inputs))
-            context, weights = attend(q_basis, keys, keys, mask, dropout_p, need_weights, kernel=self.kernel,
-                                      scale=scale)
-        out = torch.matmul(context, value_map.to(context.dtype))  # (B, H, M, Dv / H)
-        return self._project_out(out), weights
-
-    def _basis_maps(self, mixing: Tensor) -> tuple[Tensor, Tensor]:
-        """Per head, the ``(H, D, W)`` query-side and ``(H, W, Dv)`` value-side maps of a basis' mixing matrix."""
-        heads, qk = self.num_heads, self.qk_channels
-        width = mixing.shape[0]
-        key_map = mixing[:, :qk].reshape(width, heads, qk // heads).permute(1, 2, 0)
-        value_map = mixing[:, qk:].reshape(width, heads, self.v_channels // heads).transpose(0, 1)
-        return key_map, value_map
-
-    def forward_segments(
-        self,
-        queries: Tensor,
-        segments: list[tuple[Tensor, Tensor | None]],
-        mask: Tensor | None = None,
-    ) -> Tensor:
-        """Cross-attention to inputs given as consecutive runs, each either a basis ``(B, N_s, W_s)`` with its
-        mixing matrix (``basis @ mixing`` = what ``kv_proj`` gives for those inputs; see :meth:`forward_low_rank`)
-        or inputs ``(B, N_s, kv_dim)`` to project (mixing ``None``), under one softmax (:func:`attend_segments`).
-        Same result as :meth:`forward` on the concatenated inputs, up to float rounding; no attention weights.
-        """
-        if self.is_self_attention:
-            raise ValueError("forward_segments is for cross-attention; this is self-attention")
-        qk, heads = self.qk_channels, self.num_heads
-        q = self._heads(self.q_proj(queries))
-        runs: list[KeySegment] = []
-        for inputs, mixing in segments:
-            if mixing is None:
-                k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)
-                runs.append((q, self._heads(k), self._heads(v), None))
-                continue
-            if mixing.dim() != 2 or mixing.shape[1] != qk + self.v_channels or mixing.shape[0] != inputs.shape[-1]:
-                raise ValueError(f"mixing must have shape ({inputs.shape[-1]}, {qk + self.v_channels}), "
-                                 f"got {tuple(mixing.shape)}")
-            key_map, value_map = self._basis_maps(mixing)
-            keys = inputs.unsqueeze(1).expand(-1, heads, -1, -1)  # one basis, shared by all heads
-            runs.append((torch.matmul(q, key_map.to(q.dtype)), keys, keys, value_map))
-        dropout_p = self.dropout if self.training else 0.0
-        out = attend_segments(runs, mask, dropout_p, scale=(qk // heads) ** -0.5)
-        return self._project_out(out)
-
-    def forward_chunked(
-        self,
-        queries: Tensor,
-        inputs: Tensor,
-        chunk_size: int,
-        mask: Tensor | None = None,
-        input_transform: Callable[[Tensor], Tensor] | None = None,
-    ) -> Tensor:
-        """Cross-attention from ``queries`` ``(B, M, q_dim)`` to ``inputs`` ``(B, N, kv_dim)``, ``chunk_size``
-        inputs at a time (see :func:`attend_chunked`); equals ``forward(queries, input_transform(inputs), mask)[0]``.
-
-        ``input_transform`` (e.g. the block's LayerNorm) is applied to each chunk of inputs before the key/value
-        projection, so that neither the transformed nor the projected inputs exist for all ``N`` at once. When
-        gradients are needed, each chunk is recomputed in the backward pass rather than stored.
-        """
-        if self.is_self_attention:
-            raise ValueError("forward_chunked chunks the keys/values of cross-attention; this is self-attention")
-        if inputs.dim() != 3:
-            raise ValueError(f"inputs must have shape (batch, index, kv_dim), got {tuple(inputs.shape)}")
-        check_chunk_size(chunk_size, allow_none=False)
-        q = self._heads(self.q_proj(queries))
-        qk, v_channels = self.qk_channels, self.v_channels
-        # One split rather than a slice per chunk: in the backward pass a split gathers the chunks' input
-        # gradients with one concatenation, whereas every slice would scatter into its own (B, N, kv_dim) zeros,
-        # which is quadratic in N.
-        pieces = inputs.split(chunk_size, dim=1)
-
-        def key_values(start: int, end: int) -> tuple[Tensor, Tensor]:
-            chunk = pieces[start // chunk_size]
-            if input_transform is not None:
-                chunk = input_transform(chunk)
-            k, v = self.kv_proj(chunk).split([qk, v_channels], dim=-1)
-            return self._heads(k), self._heads(v)
-
-        needs_grad = torch.is_grad_enabled() and (
-            q.requires_grad
-            or inputs.requires_grad
-            or any(p.requires_grad for p in self.kv_proj.parameters())
-            or (isinstance(input_transform, nn.Module) and any(p.requires_grad for p in input_transform.parameters()))
-        )
-        dropout_p = self.dropout if self.training else 0.0
-        out = attend_chunked(
-            q, key_values, inputs.shape[1], chunk_size, mask, dropout_p=dropout_p, checkpoint_chunks=needs_grad
-        )
-        return self._project_out(out)
-
-
-def set_attention_kernel(model: nn.Module, kernel: AttentionKernel, self_attention_only: bool = False) -> int:
-    """Make every :class:`MultiHeadAttention` in ``model`` (only the self-attentions, if asked) use ``kernel``
-    (see :func:`attend`); returns how many modules were set.
-
-    Raises:
-        ValueError: for an unknown kernel name.
-    """
-    if kernel not in ATTENTION_KERNELS:
-        raise ValueError(f"attention kernel must be one of {list(ATTENTION_KERNELS)}, got {kernel!r}")
-    modules = [m for m in model.modules() if isinstance(m, MultiHeadAttention)
-               and (m.is_self_attention or not self_attention_only)]
-    for module in modules:
-        module.kernel = kernel
-    return len(modules)
+            out, weights = _installed_kernel(self, q, k, v, mask, dropout_p, need_weights)
+        return self.merge_heads_and_project(out), weights  # (B, M, out_dim), (B, H, M, N) | None

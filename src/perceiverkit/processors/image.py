@@ -7,12 +7,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..accel import FactoredInputs
 from ..config import PositionEncodingConfig, _check, _check_choice, _check_positive
 from ..layers.conv import ConvDownsample, ConvStem3x3
-from ..layers.factored import FactoredInputs
 from ..layers.patches import space_to_depth
 from .base import Preprocessed
 from .positions import GridPositions
@@ -133,46 +132,48 @@ class ImagePreprocessor(nn.Module):
 
     def features(self, images: Tensor) -> Tensor:
         """The channels-last feature grid ``(B, *grid, C)`` before positions."""
-        return self._features(images)[0]
-
-    def _features(self, images: Tensor) -> tuple[Tensor, tuple[Tensor, nn.Linear | nn.Conv2d] | None]:
-        """The feature grid, and when it is a linear map of fewer raw channels (1×1 convolution, linear layer
-        after patching), the raw grid ``(B, *grid, Cr)`` and that map."""
         self._check(images)
         cfg = self.config
         s, t = cfg.spatial_downsample, cfg.temporal_downsample
         if cfg.prep_type == "patches":
-            x = space_to_depth(images, s, t)
-            if x.dim() == 5 and x.shape[1] == 1:
-                x = x.squeeze(1)
-            if not cfg.linear_after_patching:
-                return x, None
-            return self.linear(x), (x, self.linear)
+            x = self._patches(images)
+            return self.linear(x) if cfg.linear_after_patching else x
         if cfg.prep_type == "pixels":
             x = images[:, ::t, :, ::s, ::s] if self.video else images[:, :, ::s, ::s]
-            return x.movedim(-3, -1), None
-        if cfg.prep_type == "conv1x1":
-            # A strided 1×1 convolution is a linear map of every s-th pixel. Applied as one, it gives the
-            # channels-last features directly instead of a channels-first output to transpose (and then copy
-            # when the positions are concatenated).
-            raw = images[..., ::s, ::s].movedim(-3, -1)
-            weight = self.conv.weight.reshape(self.conv.weight.shape[0], -1)
-            return F.linear(raw, weight, self.conv.bias), (raw, self.conv)
+            return x.movedim(-3, -1)
         if self.video:  # per-frame convolution
             b, time = images.shape[:2]
             x = self.conv(images.flatten(0, 1))
             x = x.reshape(b, time, *x.shape[1:])
         else:
             x = self.conv(images)
-        return x.movedim(-3, -1), None
+        return x.movedim(-3, -1)
+
+    def _patches(self, images: Tensor) -> Tensor:
+        """Space-to-depth blocks ``(B, [T,] *grid, C·s²[·t])``; a video folded to one frame becomes an image."""
+        x = space_to_depth(images, self.config.spatial_downsample, self.config.temporal_downsample)
+        return x.squeeze(1) if x.dim() == 5 and x.shape[1] == 1 else x
+
+    def _raw_and_map(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor | None] | None:
+        """When the features are a linear map of fewer raw channels (a 1×1 convolution, a linear layer after
+        patching): the raw grid ``(B, *grid, Cr)`` and the map's ``(C, Cr)`` weight and bias."""
+        cfg = self.config
+        if cfg.prep_type == "conv1x1":
+            s = cfg.spatial_downsample
+            conv: nn.Conv2d = self.conv  # type: ignore[assignment]  # one module per prep_type
+            return images[..., ::s, ::s].movedim(-3, -1), conv.weight.flatten(1), conv.bias
+        if cfg.prep_type == "patches" and cfg.linear_after_patching:
+            return self._patches(images), self.linear.weight, self.linear.bias
+        return None
 
     def forward(self, images: Tensor, interpolate_pos_encoding: bool = False) -> Preprocessed:
-        features, linear_of = self._features(images)
+        features = self.features(images)
         pre = self.positions(features, interpolate=interpolate_pos_encoding)
-        if pre.factored is not None and linear_of is not None:
-            raw, layer = linear_of
+        linear_of = self._raw_and_map(images)
+        if isinstance(pre.view, FactoredInputs) and linear_of is not None:
+            raw, weight, bias = linear_of
             if raw.shape[-1] < features.shape[-1]:  # the map only pays off when it widens
-                weight = layer.weight.reshape(layer.weight.shape[0], -1)
-                flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])
-                pre = pre.with_factored(FactoredInputs(flat, pre.factored.positions, weight, layer.bias))
+                flat = raw.reshape(raw.shape[0], -1, raw.shape[-1])  # (B, N, Cr)
+                # The encoder can then attend to the raw channels instead (perceiverkit.accel.factored).
+                pre = pre.with_view(FactoredInputs(flat, pre.view.positions, weight, bias))
         return pre

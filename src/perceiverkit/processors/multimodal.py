@@ -4,7 +4,7 @@ Each modality's features are padded with a learned modality vector to a common w
 the index axis (in sorted name order). Learned mask tokens replace a modality's inputs with a given
 probability: the published autoencoder masks the label entirely so that it must be predicted.
 
-The encoder also gets the same inputs as :class:`~perceiverkit.layers.factored.SegmentedInputs`: modalities
+The encoder also gets the same inputs as :class:`~perceiverkit.accel.SegmentedInputs`: modalities
 that are raw features plus positions (and were not masked) keep their factored view, with the padding vector as
 constant channels, so that the cross-attention can attend to them without projecting them.
 """
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from ..layers.factored import FactoredInputs, SegmentedInputs
+from ..accel import FactoredInputs, SegmentedInputs
 from .base import Preprocessed
 
 
@@ -103,7 +103,7 @@ class MultimodalPreprocessor(nn.Module):
                 segments.append(self._mask(name, torch.cat([x, padding.expand(x.shape[0], x.shape[1], -1)], dim=-1)))
             sizes[name] = view.shape[1]
         segmented = SegmentedInputs(tuple(segments))
-        return Preprocessed(inputs=None, index_dims=(segmented.shape[1],), modality_sizes=sizes, factored=segmented)
+        return Preprocessed.from_view(segmented, (segmented.shape[1],), modality_sizes=sizes)
 
 
 class MultimodalPostprocessor(nn.Module):

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..accel import FactoredInputs
 from ..config import PositionEncodingConfig
-from ..layers.factored import FactoredInputs
 from ..layers.position import FourierPositionEncoding, TrainablePositionEncoding
 from .base import Preprocessed
 
@@ -116,10 +116,10 @@ class GridPositions(nn.Module):
         pos = self.positions(batch, grid, interpolate, flat)
         if self.mode == "add":
             return Preprocessed(inputs=flat + pos, index_dims=tuple(grid), inputs_without_pos=flat)
-        # Positions are the same for every example: keep one copy for the factored view.
-        # The concatenation [flat, pos] is formed only if something reads `inputs` (the encoder does not).
-        return Preprocessed(inputs=None, index_dims=tuple(grid), inputs_without_pos=flat,
-                            factored=FactoredInputs(flat, pos[:1]))
+        # Positions are the same for every example: keep one copy, in a factored view of [flat, pos] that the
+        # encoder can attend to without concatenating (perceiverkit.accel.factored); the concatenation is formed
+        # only if something reads `inputs`.
+        return Preprocessed.from_view(FactoredInputs(flat, pos[:1]), tuple(grid), inputs_without_pos=flat)
 
 
 def _resample(table: Tensor, source: tuple[int, ...], target: tuple[int, ...]) -> Tensor:

@@ -1,6 +1,7 @@
-"""Cross-attention in the basis space of factored inputs ``[features, positions]`` against torch's own LayerNorm,
-Linear and written-out softmax attention, and against the projecting path (itself checked against Transformers):
-outputs, masks, attention weights, chunking, gradients, dropout, half precision and the cost rule."""
+"""Cross-attention in the basis space of factored inputs ``[features, positions]`` (accel/factored.py) against
+torch's own LayerNorm, Linear and written-out softmax attention, and against the reference path (itself checked
+against Transformers): outputs, masks, attention weights, chunking, gradients, dropout, half precision and the
+cost rule."""
 
 from __future__ import annotations
 
@@ -11,17 +12,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from perceiverkit.layers import CrossAttentionBlock
-from perceiverkit.layers import attention_ops, blocks
-from perceiverkit.layers.factored import (
+import perceiverkit.accel.factored as factored_module
+from perceiverkit.accel.factored import (
     CUDA_WIDTH_MULTIPLE,
     FactoredInputs,
-    SegmentedInputs,
     aligned_basis_width,
     factored_is_cheaper,
     layer_norm_basis,
     layer_norm_linear_mixing,
+    low_rank_cross_attention,
 )
+from perceiverkit.layers import CrossAttentionBlock
+
+from .block import AccelBlock
 
 
 def make_inputs(batch=2, length=11, raw=3, features=16, positions=20, mapped=True, shared=True, seed=0,
@@ -86,6 +89,7 @@ def test_basis_comes_in_the_dtype_that_autocast_would_round_it_to():
     torch.testing.assert_close(rounded, plain.to(torch.bfloat16), rtol=0, atol=0)
 
 
+@pytest.mark.slow  # compiles with Inductor
 def test_compiled_basis_is_written_once_in_the_output_dtype():
     """Inductor used to form the (B, N, W) concatenation in float32 and then convert it (one extra full write and
     read of the largest elementwise tensor of the ImageNet models); every piece is now rounded first."""
@@ -112,7 +116,7 @@ def test_basis_is_aligned_on_cuda_only():
 def test_block_with_a_padded_basis_matches_the_projected_path(monkeypatch, chunk):
     # What CUDA does (pad 26 basis channels to 32), forced on the CPU: outputs and gradients unchanged.
     widths = []
-    monkeypatch.setattr(blocks, "aligned_basis_width",
+    monkeypatch.setattr(factored_module, "aligned_basis_width",
                         lambda width, device: widths.append(width) or aligned_basis_width(width, torch.device("cuda")))
     inputs = make_inputs()
     inputs = FactoredInputs(inputs.raw.requires_grad_(), inputs.positions, inputs.weight, inputs.bias)
@@ -154,12 +158,12 @@ def test_bad_shapes_are_named():
         layer_norm_linear_mixing(FactoredInputs(raw, pos), norm, linear)
 
 
-def written_out_block_attention(block: CrossAttentionBlock, queries, x, mask=None):
+def written_out_block_attention(block: AccelBlock, queries, x, mask=None):
     """The block's attention sub-layer from torch primitives: LN, projections, softmax(q·kᵀ/√d)·v per head."""
     att = block.attention
     heads, qk = att.num_heads, att.qk_channels
-    q = att.q_proj(block.norm_q(queries))
-    k, v = att.kv_proj(block.norm_kv(x)).split([qk, att.v_channels], dim=-1)
+    q = att.q_proj(block.block.norm_q(queries))
+    k, v = att.kv_proj(block.block.norm_kv(x)).split([qk, att.v_channels], dim=-1)
     split = lambda t: t.unflatten(-1, (heads, -1)).transpose(1, 2)  # noqa: E731
     scores = split(q) @ split(k).transpose(-1, -2) / math.sqrt(qk // heads)
     if mask is not None:
@@ -169,9 +173,9 @@ def written_out_block_attention(block: CrossAttentionBlock, queries, x, mask=Non
     return att.out_proj(context), weights
 
 
-def make_block(inputs: FactoredInputs, heads=1, qk=24, v=32, q_dim=10, seed=3) -> CrossAttentionBlock:
+def make_block(inputs: FactoredInputs, heads=1, qk=24, v=32, q_dim=10, seed=3) -> AccelBlock:
     torch.manual_seed(seed)
-    block = CrossAttentionBlock(q_dim, inputs.shape[2], qk, v, heads).double()
+    block = AccelBlock(CrossAttentionBlock(q_dim, inputs.shape[2], qk, v, heads).double())
     return randomise(block, seed)
 
 
@@ -186,9 +190,10 @@ def test_block_matches_written_out_attention_with_masks_and_weights(heads, maske
         mask = torch.rand(2, 11, generator=torch.Generator().manual_seed(4)) > 0.4
         mask[1] = False  # every input of example 1 masked: its queries attend to nothing
     assert block.uses_factored_path(inputs, 5)
-    attended, weights = block.attention.forward_low_rank(
-        block.norm_q(queries), lambda s, e: layer_norm_basis(inputs.narrow(s, e), block.norm_kv.eps), 11,
-        layer_norm_linear_mixing(inputs, block.norm_kv, block.attention.kv_proj), mask, need_weights=True)
+    norm_q, norm_kv = block.block.norm_q, block.block.norm_kv
+    attended, weights = low_rank_cross_attention(
+        block.attention, norm_q(queries), lambda s, e: layer_norm_basis(inputs.narrow(s, e), norm_kv.eps), 11,
+        layer_norm_linear_mixing(inputs, norm_kv, block.attention.kv_proj), mask, need_weights=True)
     expected, expected_weights = written_out_block_attention(block, queries, inputs.materialize(), mask)
     if masked:  # the library returns zeros, not the output projection's bias, for queries with no input
         no_context = block.attention.out_proj(expected.new_zeros(*expected.shape[:-1], block.attention.v_channels))
@@ -283,7 +288,7 @@ def test_work_per_input_is_the_closed_form():
         inputs = FactoredInputs(torch.randn(batch, length, raw, generator=gen),
                                 torch.randn(1, length, positions, generator=gen),
                                 torch.randn(features, raw, generator=gen), torch.randn(features, generator=gen))
-        block = CrossAttentionBlock(10, features + positions, qk, v, heads)
+        block = AccelBlock(CrossAttentionBlock(10, features + positions, qk, v, heads))
         block.factored_attention = factored
         return count_flops(lambda: block(torch.randn(batch, queries, 10), inputs))[1]
 
@@ -291,118 +296,3 @@ def test_work_per_input_is_the_closed_form():
     per_input = {factored: (flops(200, factored) - flops(100, factored)) / 100 for factored in (True, False)}
     assert per_input[True] == 4 * batch * heads * queries * width + 2 * batch * raw**2
     assert per_input[False] == 2 * batch * (features + positions + queries) * (qk + v) + 2 * batch * raw * features
-
-
-def make_segments(batch=2, seed=0) -> SegmentedInputs:
-    """Three modalities 42 channels wide: mapped features + shared positions + padding, a plain tensor, and
-    unmapped features + per-example positions + padding."""
-    first = make_inputs(batch, length=11, raw=3, features=16, positions=20, constant=6, seed=seed)
-    plain = torch.randn(batch, 4, 42, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
-    last = make_inputs(batch, length=9, features=10, positions=25, mapped=False, shared=False, constant=7,
-                       seed=seed + 2, offset=-2.0)
-    return SegmentedInputs((first, plain, last))
-
-
-def test_segmented_inputs_concatenate_their_segments():
-    segmented = make_segments()
-    x = segmented.materialize()
-    assert segmented.shape == x.shape == (2, 24, 42) and segmented.dtype == torch.float64
-    first, plain, last = segmented.segments
-    torch.testing.assert_close(x[:, 11:15], plain, rtol=0, atol=0)
-    torch.testing.assert_close(x[:, 15:, 35:], last.constant.expand(2, 9, 7), rtol=0, atol=0)
-    torch.testing.assert_close(x[:, :11], first.materialize(), rtol=0, atol=0)
-    with pytest.raises(ValueError, match="share batch size and channels"):
-        SegmentedInputs((first, torch.zeros(2, 4, 41)))
-    with pytest.raises(ValueError, match="at least one segment"):
-        SegmentedInputs(())
-    with pytest.raises(ValueError, match="constant channels must be 1-D"):
-        FactoredInputs(first.raw, first.positions, constant=torch.zeros(1, 3))
-
-
-@pytest.mark.parametrize("heads", [1, 2])
-@pytest.mark.parametrize("masked", [False, True])
-def test_block_attends_to_each_segment_in_its_own_basis_with_one_softmax(heads, masked):
-    segmented = make_segments()
-    first, plain, last = segmented.segments
-    leaves = [first.raw, first.constant, plain, last.raw, last.positions, last.constant]
-    for leaf in leaves:
-        leaf.requires_grad_()
-    block = make_block(first, heads)
-    queries = torch.randn(2, 5, 10, dtype=torch.float64, requires_grad=True)
-    mask = None
-    if masked:  # some inputs of every segment masked in example 0; every input masked in example 1
-        mask = torch.rand(2, 24, generator=torch.Generator().manual_seed(4)) > 0.4
-        mask[1] = False
-    assert block.uses_factored_path(segmented, 5)
-    assert block._cheaper_factored(first, 5) and block._cheaper_factored(last, 5)
-
-    def run(factored: bool):
-        block.factored_attention = factored
-        out = block(queries, segmented, mask)[0]
-        return out, torch.autograd.grad(out.square().sum(), [queries, *leaves, *block.parameters()])
-
-    (out, grads), (ref, ref_grads) = run(True), run(False)
-    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
-    for got, want in zip(grads, ref_grads):
-        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
-
-
-@pytest.mark.parametrize("mask_kind", ["none", "keys", "per-query"])
-def test_segments_are_attended_in_query_blocks_within_the_score_budget(monkeypatch, mask_kind):
-    # 5 queries over 24 keys, 2 heads, batch 2: a budget of 2 queries' scores gives blocks of 2, 2 and 1; outputs
-    # and gradients must be those of one block (the unblocked path is checked against projection above).
-    segmented = make_segments()
-    block = make_block(segmented.segments[0], heads=2)
-    queries = torch.randn(2, 5, 10, dtype=torch.float64, requires_grad=True)
-    runs = block._attend_segments  # what the block calls; the mask goes to attend_segments unchanged
-    gen = torch.Generator().manual_seed(5)
-    mask = {"none": None, "keys": torch.rand(2, 24, generator=gen) > 0.3,
-            "per-query": torch.rand(2, 5, 24, generator=gen) > 0.3}[mask_kind]
-    if mask_kind == "keys":
-        mask[1] = False  # no valid key in example 1: zeros
-    elif mask_kind == "per-query":
-        mask[0, 3] = False  # one query with no valid key: zeros
-
-    def run():
-        out = runs(queries, segmented, mask)
-        grads = torch.autograd.grad(out.square().sum(), [queries, *block.parameters()], allow_unused=True)
-        return out, [g for g in grads if g is not None]  # (the MLP is not part of attention)
-
-    whole, whole_grads = run()
-    monkeypatch.setattr(attention_ops, "SCORE_BLOCK_ELEMENTS", 2 * 2 * 24 * 2)
-    calls = []
-    original = attention_ops._attend_segments
-    monkeypatch.setattr(attention_ops, "_attend_segments", lambda *a: calls.append(a[0][0][0].shape[-2]) or original(*a))
-    blocked, blocked_grads = run()
-    assert calls == [2, 2, 1]
-    torch.testing.assert_close(blocked, whole, rtol=1e-12, atol=1e-12)
-    for got, want in zip(blocked_grads, whole_grads):
-        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
-
-
-def test_segments_are_projected_when_weights_are_asked_for_or_inputs_are_chunked():
-    segmented = make_segments()
-    block = make_block(segmented.segments[0], heads=2)
-    queries = torch.randn(2, 5, 10, dtype=torch.float64)
-    x = segmented.materialize()
-    expected, expected_weights = block(queries, x, need_weights=True)
-    assert not block.uses_factored_path(segmented, 5, need_weights=True)
-    out, weights = block(queries, segmented, need_weights=True)
-    torch.testing.assert_close(weights, expected_weights, rtol=0, atol=0)
-    block.input_chunk_size = 5
-    assert not block.uses_factored_path(segmented, 5)
-    torch.testing.assert_close(block(queries, segmented)[0], expected, rtol=1e-10, atol=1e-10)
-
-
-def test_segments_in_training_draw_dropout_and_learn():
-    segmented = make_segments()
-    block = make_block(segmented.segments[0], heads=2)
-    block.attention.dropout = 0.5
-    block.train()
-    queries = torch.randn(2, 5, 10, dtype=torch.float64)
-    torch.manual_seed(0)
-    a = block(queries, segmented)[0]
-    b = block(queries, segmented)[0]
-    block.eval()
-    c = block(queries, segmented)[0]
-    assert torch.isfinite(a).all() and not torch.allclose(a, b) and torch.allclose(c, block(queries, segmented)[0])

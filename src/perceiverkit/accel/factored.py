@@ -1,8 +1,13 @@
-"""Cross-attention to inputs that are narrow features plus shared positions, without projecting the inputs.
+"""Factored inputs: cross-attention to narrow features plus shared positions, without projecting the inputs.
+
+Taken by the encoder's cross-attention when its inputs come as :class:`FactoredInputs` (image-like inputs: the
+preprocessor keeps ``[features, positions]`` apart) and :func:`factored_is_cheaper` says the basis space needs
+fewer multiply-adds than projecting the inputs; chunked (:mod:`.chunked`) when the encoder's ``input_chunk_size``
+is set and exceeded.
 
 Image-like inputs are ``x = [f, p]``: per-example features ``f`` (often a linear map ``f = r·Wᵀ + b`` of a few raw
 channels, e.g. a 1×1 convolution of 3 colour channels) concatenated with a position encoding ``p`` that is the same
-for every example. The encoder's cross-attention layer-norms ``x`` and projects it to keys and values,
+for every example. The reference cross-attention layer-norms ``x`` and projects it to keys and values,
 ``kv = LN(x)·Wₖᵥ + bₖᵥ``: a ``C × (D + Dᵥ)`` matmul per input, followed by attention at width ``D`` and ``Dᵥ``.
 
 Because LayerNorm is an affine map of ``x`` with a per-row shift ``μ`` and scale ``1/σ``, every key and value is
@@ -11,30 +16,33 @@ one fixed matrix applied to a narrow per-input *basis* vector:
     LN(x)·Wₖᵥ + bₖᵥ = [r/σ, p/σ, 1/σ, −μ/σ, 1] · Mₖᵥ
 
 where ``Mₖᵥ`` (:func:`layer_norm_linear_mixing`) folds the feature map, the LayerNorm's ``γ, β`` and the projection
-together. So attention can run in the basis space: queries ``q·Mₖᵀ`` score the basis vectors directly, the
-weighted sum of basis vectors is mapped by ``Mᵥ`` afterwards, and the keys and values are never formed. The result
-is the same up to float rounding, including masks, dropout and the attention weights; it pays off when the basis
-(``Cᵣ + Cₚ + 3`` wide) is much narrower than the projections it replaces (:func:`factored_is_cheaper`): for the
-learned-position ImageNet model, 262 basis channels replace 512-wide keys and values (about 4× fewer FLOPs in the
-encoder's cross-attention).
+together. So attention can run in the basis space (:func:`low_rank_cross_attention`): queries ``q·Mₖᵀ`` score the
+basis vectors directly, the weighted sum of basis vectors is mapped by ``Mᵥ`` afterwards, and the keys and values
+are never formed. The result is the same up to float rounding, including masks, dropout and the attention
+weights; it pays off when the basis (``Cᵣ + Cₚ + 3`` wide) is much narrower than the projections it replaces.
 
 Channels that are the same for every input (a multimodal model's padding vector, :attr:`FactoredInputs.constant`)
-widen no basis. Several modalities, each with a basis of its own, are :class:`SegmentedInputs`.
+widen no basis. Several modalities, each with a basis of its own, are :class:`~.segmented.SegmentedInputs`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..layers.attention import MultiHeadAttention
+from ..layers.blocks import CrossAttentionBlock
+from .chunked import attend_chunked
+from .kernels import attend_with_kernel
+
 #: Basis channels beyond the raw features and positions: ``1/σ``, ``−μ/σ`` and the constant 1.
 EXTRA_BASIS_CHANNELS = 3
 #: On CUDA the basis is zero-padded to a multiple of this many channels: cuBLAS runs bf16/fp16 products whose
-#: inner width is not a multiple of 8 with slow unaligned kernels (an H100 profile of the learned-position
-#: ImageNet model spent 6 ms per batch of 64 in two such products at width 262).
+#: inner width is not a multiple of 8 with slow unaligned kernels (see docs/benchmarks.md).
 CUDA_WIDTH_MULTIPLE = 8
 
 
@@ -134,44 +142,6 @@ class FactoredInputs:
                               self.constant)
 
 
-@dataclass
-class SegmentedInputs:
-    """Inputs ``(B, N, C)`` given as consecutive runs along the index axis, each a tensor or
-    :class:`FactoredInputs` of the same width ``C``: a multimodal model's modalities, each with its own basis.
-
-    The encoder's cross-attention attends to each factored segment in its own basis and to the others by
-    projecting them, with one softmax over all ``N`` inputs (:func:`~perceiverkit.layers.attention_ops.attend_segments`).
-    """
-
-    segments: tuple[Tensor | FactoredInputs, ...]
-
-    def __post_init__(self) -> None:
-        self.segments = tuple(self.segments)
-        if not self.segments:
-            raise ValueError("SegmentedInputs needs at least one segment")
-        shapes = [tuple(s.shape) for s in self.segments]
-        if any(len(s) != 3 for s in shapes) or len({(s[0], s[2]) for s in shapes}) != 1:
-            raise ValueError(f"segments must share batch size and channels (batch, index, channels), got {shapes}")
-
-    @property
-    def shape(self) -> torch.Size:
-        batch, _, channels = self.segments[0].shape
-        return torch.Size((batch, sum(s.shape[1] for s in self.segments), channels))
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.segments[0].dtype
-
-    @property
-    def device(self) -> torch.device:
-        return self.segments[0].device
-
-    def materialize(self) -> Tensor:
-        """The concatenated ``(B, N, C)`` inputs."""
-        pieces = [s.materialize() if isinstance(s, FactoredInputs) else s for s in self.segments]
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
-
-
 def _compute_dtype(inputs: FactoredInputs) -> torch.dtype:
     """At least float32: the statistics and the folded weights lose too much in half precision."""
     return torch.promote_types(inputs.dtype, torch.float32)
@@ -218,8 +188,8 @@ def layer_norm_basis(inputs: FactoredInputs, eps: float, width: int | None = Non
         inv_std = torch.rsqrt(var + eps).unsqueeze(-1)
         batch = raw.shape[0]
         # Each piece is rounded to the output dtype before the concatenation, so that a compiled graph writes the
-        # (B, N, W) basis once in that dtype instead of forming it in float32 and converting it (an H100 profile
-        # showed that round trip as the largest elementwise kernel of the learned-position ImageNet model).
+        # (B, N, W) basis once in that dtype instead of forming it in float32 and converting it (on CUDA that
+        # round trip was the largest elementwise kernel of the learned-position ImageNet model).
         basis = torch.cat([
             (raw * inv_std).to(out),
             (pos * inv_std).to(out).expand(batch, -1, -1),
@@ -273,3 +243,79 @@ def factored_is_cheaper(inputs: FactoredInputs, num_queries: int, num_heads: int
     projected = inputs.shape[2] * width + num_queries * width
     factored = 2 * num_heads * num_queries * inputs.basis_width
     return factored < projected
+
+
+def basis_maps(attention: MultiHeadAttention, mixing: Tensor) -> tuple[Tensor, Tensor]:
+    """Per head, the ``(H, D, W)`` query-side and ``(H, W, Dv)`` value-side maps of a basis' mixing matrix
+    ``(W, qk_channels + v_channels)``."""
+    heads, qk, v_channels = attention.num_heads, attention.qk_channels, attention.v_channels
+    if mixing.dim() != 2 or mixing.shape[1] != qk + v_channels:
+        raise ValueError(f"mixing must have shape (basis width, {qk + v_channels}), got {tuple(mixing.shape)}")
+    width = mixing.shape[0]
+    key_map = mixing[:, :qk].reshape(width, heads, qk // heads).permute(1, 2, 0)
+    value_map = mixing[:, qk:].reshape(width, heads, v_channels // heads).transpose(0, 1)
+    return key_map, value_map
+
+
+def low_rank_cross_attention(
+    attention: MultiHeadAttention,
+    queries: Tensor,
+    basis: Callable[[int, int], Tensor],
+    num_inputs: int,
+    mixing: Tensor,
+    mask: Tensor | None = None,
+    need_weights: bool = False,
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """``attention(queries, inputs, mask, need_weights)`` for inputs whose projected keys/values are
+    ``basis(0, N) @ mixing`` (what ``kv_proj(inputs)`` gives), computed without forming the keys and values.
+
+    Scores are ``(q·Mₖᵀ)·bᵀ`` and the context ``(Σ weights·b)·Mᵥ``, so the ``num_inputs``-long work runs at the
+    basis width instead of the projections'. ``basis(start, end)`` returns the ``(B, end - start, W)`` basis
+    vectors of inputs ``start:end``; with ``chunk_size`` (and no weights asked for) it is called once per chunk
+    and attention runs with an online softmax (:func:`~.chunked.attend_chunked`).
+    """
+    if attention.is_self_attention:
+        raise ValueError("low-rank attention is for cross-attention; this is self-attention")
+    heads = attention.num_heads
+    key_map, value_map = basis_maps(attention, mixing)  # (H, D, W), (H, W, Dv / H)
+    q = attention.split_heads(attention.q_proj(queries))  # (B, H, M, D)
+    q_basis = torch.matmul(q, key_map.to(q.dtype))  # (B, H, M, W)
+    scale = (attention.qk_channels // heads) ** -0.5  # the scale of the projected width, not the basis width
+
+    def heads_view(b: Tensor) -> Tensor:
+        # Keys and values are the same basis vectors, shared by all heads: (B, N, W) -> (B, H, N, W).
+        return b.unsqueeze(1).expand(-1, heads, -1, -1)
+
+    dropout_p = attention.dropout if attention.training else 0.0
+    weights = None
+    if chunk_size is not None and not need_weights and num_inputs > chunk_size:
+        def key_values(start: int, end: int) -> tuple[Tensor, Tensor]:
+            chunk = heads_view(basis(start, end))
+            return chunk, chunk
+
+        # Recompute each chunk's basis in the backward pass rather than keep it (anything may need gradients:
+        # the queries, the mixing weights, trainable positions).
+        context = attend_chunked(q_basis, key_values, num_inputs, chunk_size, mask, dropout_p=dropout_p,
+                                 checkpoint_chunks=torch.is_grad_enabled(), scale=scale)
+    else:
+        keys = heads_view(basis(0, num_inputs))
+        context, weights = attend_with_kernel(q_basis, keys, keys, mask, dropout_p, need_weights,
+                                              getattr(attention, "kernel", "auto"), scale)
+    out = torch.matmul(context, value_map.to(context.dtype))  # (B, H, M, Dv / H)
+    return attention.merge_heads_and_project(out), weights
+
+
+def factored_cross_attention(block: CrossAttentionBlock, queries: Tensor, inputs: FactoredInputs,
+                             mask: Tensor | None, need_weights: bool, chunk_size: int | None
+                             ) -> tuple[Tensor, Tensor | None]:
+    """The attention part of ``block(queries, inputs.materialize(), mask, need_weights)``, in the inputs' basis."""
+    eps = block.norm_kv.eps
+    width = aligned_basis_width(inputs.basis_width, inputs.device)
+    mixing = layer_norm_linear_mixing(inputs, block.norm_kv, block.attention.kv_proj, width)
+
+    def basis(start: int, end: int) -> Tensor:  # (B, end - start, width)
+        return layer_norm_basis(inputs.narrow(start, end), eps, width)
+
+    return low_rank_cross_attention(block.attention, block.norm_q(queries), basis, inputs.shape[1], mixing, mask,
+                                    need_weights, chunk_size)

@@ -1,5 +1,6 @@
-"""Chunked (online-softmax) cross-attention against the unchunked path and naive softmax attention: outputs,
-masks, gradients, dropout, the encoder and a task model, and a check that no queries × N intermediate exists."""
+"""Chunked (online-softmax) cross-attention (accel/chunked.py) against the reference path and naive softmax
+attention: outputs, masks, gradients, dropout, the encoder and a task model, and a check that no queries × N
+intermediate exists."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig, PerceiverEncoder
+from perceiverkit.accel import attend_chunked, reference_path
+from perceiverkit.accel.chunked import chunked_cross_attention
 from perceiverkit.layers import CrossAttentionBlock, MultiHeadAttention, attend
-from perceiverkit.layers.attention_ops import attend_chunked
+
+from .block import AccelBlock
 
 N = 23  # prime: no chunk size below it divides it
 CHUNK_SIZES = [1, 4, 7, 22, 23, 64]  # the last two: one chunk holding everything
@@ -53,7 +57,7 @@ def small_block(dropout=0.0):
     with torch.no_grad():  # non-trivial norm scales and biases, so that a skipped LayerNorm would show
         for p in block.parameters():
             p.add_(0.1 * torch.randn_like(p))
-    return block
+    return AccelBlock(block)
 
 
 # --- attend_chunked: the online-softmax maths ---------------------------------------------------------------------
@@ -157,7 +161,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=f"mask must have {N} keys"):
         attend_chunked(q, sliced(k, v), N, 4, torch.ones(2, N - 1, dtype=torch.bool))
     with pytest.raises(ValueError, match="cross-attention"):
-        MultiHeadAttention(8, 8, 8, 8, 2, 8, self_attention=True).forward_chunked(q[0], q[0], 4)
+        chunked_cross_attention(MultiHeadAttention(8, 8, 8, 8, 2, 8, self_attention=True), q[0], q[0], 4)
 
 
 # --- CrossAttentionBlock ------------------------------------------------------------------------------------------
@@ -313,7 +317,7 @@ def test_encoder_latents_and_gradients_unchanged():
         latents = encoder(inputs, mask).latents
         latents.square().sum().backward()
         results.append((latents.detach(), [p.grad.clone() for p in encoder.parameters()]))
-    assert encoder.cross_attention.input_chunk_size == 5
+    assert encoder.input_chunk_size == 5
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
     for got, want in zip(results[1][1], results[0][1]):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -366,3 +370,16 @@ def test_set_input_chunk_size_rejects_bad_values(mlm, bad):
         assert mlm.perceiver.encoder.input_chunk_size == 8  # unchanged
     finally:
         mlm.perceiver.set_input_chunk_size(None)
+
+
+def test_reference_path_does_not_chunk():
+    """The global switch turns chunking off too: the encoder then runs the reference block (same latents)."""
+    torch.manual_seed(0)
+    encoder = PerceiverEncoder(TINY, input_channels=6).eval()
+    encoder.input_chunk_size = 4
+    inputs = torch.randn(1, N, 6)
+    with torch.no_grad():
+        chunked = encoder(inputs).latents
+        with reference_path():
+            reference = encoder(inputs).latents
+    torch.testing.assert_close(chunked, reference, rtol=1e-5, atol=1e-5)
