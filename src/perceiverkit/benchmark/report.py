@@ -187,7 +187,8 @@ def markdown_table(results: list[WorkloadResult]) -> str:
     return "\n".join(lines)
 
 
-COMPACT_HEADERS = ["workload", "ours ms", "HF ms", "speed-up", "memory ratio", "ours TFLOP/s (% peak)", "max rel. error"]
+COMPACT_HEADERS = ["workload", "ours ms", "HF ms", "speed-up", "memory ratio", "ours TFLOP/s (% peak)",
+                   "max rel. error"]
 
 
 def compact_table(results: list[WorkloadResult]) -> str:
@@ -198,7 +199,8 @@ def compact_table(results: list[WorkloadResult]) -> str:
             cells = [r.workload, "—", "—", "—", "—", "—", f"failed: {r.error}"]
         else:
             pct = "" if r.ours.fraction_of_peak is None else f" ({100 * r.ours.fraction_of_peak:.0f} %)"
-            err = "—" if r.max_rel_error is None else f"{r.max_rel_error:.1e}" + (" ⚠" if r.agreement_ok is False else "")
+            warning = " ⚠" if r.agreement_ok is False else ""
+            err = "—" if r.max_rel_error is None else f"{r.max_rel_error:.1e}{warning}"
             cells = [r.workload, _num(r.ours.median_ms), _num(r.transformers.median_ms), _ratio(r.speedup),
                      _ratio(r.memory_ratio), _num(r.ours.tflops, 2) + pct, err]
         lines.append("| " + " | ".join(cells) + " |")

@@ -165,8 +165,8 @@ def _vision(hf_class: str) -> Callable[[Scale, int | None], Case]:
 
 # --- optical flow: deepmind/optical-flow-perceiver --------------------------------------------------------------
 
-_FLOW = dict(num_latents=2048, d_latents=512, d_model=322, num_self_attends_per_block=24,
-             num_self_attention_heads=16, num_cross_attention_heads=1, train_size=[368, 496])
+_FLOW: dict[str, Any] = dict(num_latents=2048, d_latents=512, d_model=322, num_self_attends_per_block=24,
+                             num_self_attention_heads=16, num_cross_attention_heads=1, train_size=[368, 496])
 
 
 def stitch_tiles(run_tile: Callable[[Tensor], Tensor], patches: Tensor, tile: tuple[int, int],
@@ -205,7 +205,8 @@ def _flow(full_frames: tuple[int, int], full_batch: int) -> Callable[[Scale, int
         batch = _batch(scale, batch_size, full_batch)
         # The same overlap rule as our converter (small test tiles get a smaller overlap).
         overlap = min(20, min(train_size) // 4)
-        tiles = len(tile_starts(frames[0], train_size[0], overlap)) * len(tile_starts(frames[1], train_size[1], overlap))
+        tiles = (len(tile_starts(frames[0], train_size[0], overlap))
+                 * len(tile_starts(frames[1], train_size[1], overlap)))
 
         def make_inputs(gen: torch.Generator) -> Inputs:
             # Transformers' input format: 3×3 patches of both frames, pixel values in [-1, 1].
@@ -231,14 +232,14 @@ def _flow(full_frames: tuple[int, int], full_batch: int) -> Callable[[Scale, int
 
 # --- multimodal autoencoding: deepmind/multimodal-perceiver -----------------------------------------------------
 
-_MULTIMODAL = dict(num_latents=784, d_latents=512, d_model=704, num_self_attends_per_block=8,
-                   num_self_attention_heads=8, num_cross_attention_heads=1, num_labels=700, num_frames=16,
-                   image_size=224, audio_samples_per_frame=1920, samples_per_patch=16,
-                   output_shape=[1, 16, 224, 224], output_num_channels=512)
-_TINY_MULTIMODAL = dict(num_latents=8, d_latents=32, d_model=32, num_self_attends_per_block=1,
-                        num_self_attention_heads=2, num_cross_attention_heads=1, num_labels=5, num_frames=2,
-                        image_size=8, audio_samples_per_frame=16, samples_per_patch=4, output_shape=[1, 2, 8, 8],
-                        output_num_channels=12)
+_MULTIMODAL: dict[str, Any] = dict(
+    num_latents=784, d_latents=512, d_model=704, num_self_attends_per_block=8, num_self_attention_heads=8,
+    num_cross_attention_heads=1, num_labels=700, num_frames=16, image_size=224, audio_samples_per_frame=1920,
+    samples_per_patch=16, output_shape=[1, 16, 224, 224], output_num_channels=512)
+_TINY_MULTIMODAL: dict[str, Any] = dict(
+    num_latents=8, d_latents=32, d_model=32, num_self_attends_per_block=1, num_self_attention_heads=2,
+    num_cross_attention_heads=1, num_labels=5, num_frames=2, image_size=8, audio_samples_per_frame=16,
+    samples_per_patch=4, output_shape=[1, 2, 8, 8], output_num_channels=12)
 
 
 def _multimodal(scale: Scale, batch_size: int | None) -> Case:
