@@ -3,12 +3,15 @@ measurements, reports, CLI and errors behave as documented."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import time
 
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 
 import perceiverkit
 import perceiverkit.checkpoints as checkpoints
@@ -17,19 +20,19 @@ from perceiverkit.benchmark import (
     WORKLOADS,
     BenchOptions,
     PeakMemory,
+    add_arguments,
     compact_table,
     count_flops,
     load_report,
+    measure,
     relative_error,
     run_benchmark,
     run_workload,
+    settings_text,
     stitch_tiles,
     time_steps,
 )
-from perceiverkit.benchmark import measure
 from perceiverkit.cli import main
-
-from ..conftest import transformers
 
 CPU = torch.device("cpu")
 INFERENCE = [name for name, w in WORKLOADS.items() if w.mode == "infer"]
@@ -44,6 +47,7 @@ def tiny_run(tmp_path_factory):
 
 # --- the suite against the oracle -------------------------------------------------------------------------------
 
+@pytest.mark.slow  # every workload at tiny scale, ours and Transformers': about 40 s
 def test_every_workload_runs_and_agrees_with_transformers(tiny_run):
     report, _ = tiny_run
     assert [r.workload for r in report.results] == list(WORKLOADS)
@@ -58,6 +62,7 @@ def test_every_workload_runs_and_agrees_with_transformers(tiny_run):
         assert r.speedup == pytest.approx(r.transformers.median_ms / r.ours.median_ms)
 
 
+@pytest.mark.slow
 def test_flops_show_the_extra_work_of_transformers_and_equal_work_elsewhere(tiny_run):
     results = {r.workload: r for r in tiny_run[0].results}
     train = results["mlm-train"]
@@ -89,7 +94,7 @@ def test_a_wrong_weight_is_reported_as_disagreement(monkeypatch, name):
         return model
 
     monkeypatch.setattr(checkpoints, "from_pretrained", broken)
-    result, _ = run_workload(WORKLOADS[name], "tiny", device=CPU, warmup=0, steps=1)
+    result, _ = run_workload(WORKLOADS[name], BenchOptions(scale="tiny", warmup=0, steps=1))
     assert result.error is None
     assert result.max_rel_error > 1e-3 and result.agreement_ok is False
 
@@ -106,6 +111,7 @@ ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dt
                       "perceiverkit", "python", "date", "matmul_peak_tflops", "matmul_size", "memory_method"}
 
 
+@pytest.mark.slow
 def test_json_has_the_documented_fields(tiny_run):
     _, out = tiny_run
     data = json.loads((out / "bench.json").read_text(encoding="utf-8"))
@@ -123,6 +129,7 @@ def test_json_has_the_documented_fields(tiny_run):
     assert load_report(out).to_dict() == data  # and it reads back
 
 
+@pytest.mark.slow
 def test_markdown_has_a_header_and_one_row_per_workload(tiny_run):
     report, out = tiny_run
     text = (out / "bench.md").read_text(encoding="utf-8")
@@ -157,7 +164,7 @@ def test_half_precision_against_an_fp32_reference_is_judged_by_the_one_percent_r
     args = ["bench", "--scale", "tiny", "--workloads", "flow-368x496", "--steps", "1", "--warmup", "0",
             "--dtype", dtype, "--reference-dtype", "fp32", "--out", str(tmp_path)]
     assert main(args) == 0
-    assert f"dtype: ours {dtype} (autocast), Transformers fp32" in capsys.readouterr().out
+    assert f"dtype: {dtype}; Transformers' dtype: fp32; scale: tiny" in capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert data["environment"]["dtype"] == dtype and data["environment"]["reference_dtype"] == "fp32"
     (row,) = data["results"]
@@ -169,7 +176,8 @@ def test_cast_weights_runs_inference_in_half_precision_and_training_under_autoca
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-train,vision-fourier", "--steps", "1", "--warmup", "0",
             "--dtype", "bf16", "--reference-dtype", "fp32", "--cast-weights", "--out", str(tmp_path)]
     assert main(args) == 0
-    assert "ours bf16 weights for inference (autocast for training), Transformers fp32" in capsys.readouterr().out
+    assert "dtype: bf16; Transformers' dtype: fp32; ours with weights cast to dtype for inference: yes" in \
+        capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert data["environment"]["cast_weights"] is True
     train, infer = data["results"]
@@ -188,7 +196,7 @@ def test_half_precision_latents_are_used_and_reported(tmp_path, capsys, monkeypa
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-train", "--steps", "1", "--warmup", "0",
             "--dtype", "bf16", "--half-precision-latents", "--out", str(tmp_path)]
     assert main(args) == 0
-    assert "dtype: bf16 (autocast, both), ours with bf16 latents" in capsys.readouterr().out
+    assert "dtype: bf16; ours with half-precision latents: yes; scale: tiny" in capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert data["environment"]["half_precision_latents"] is True
     (row,) = data["results"]
@@ -203,21 +211,24 @@ def test_attention_kernel_is_used_and_reported(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(MultiHeadAttention, "forward",
                         lambda self, *a, **k: kernels.add(self.kernel) or forward(self, *a, **k))
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "0",
-            "--attention-kernel", "padded", "--out", str(tmp_path)]
+            "--attention-kernel", "explicit", "--out", str(tmp_path)]
     assert main(args) == 0
-    assert "our attention kernel: padded" in capsys.readouterr().out
+    assert "our attention kernel: explicit" in capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
-    assert data["environment"]["attention_kernel"] == "padded"
+    assert data["environment"]["attention_kernel"] == "explicit"
     (row,) = data["results"]
     assert row["error"] is None and row["agreement_ok"] and row["max_rel_error"] < 1e-5
-    assert kernels == {"padded"}
+    assert kernels == {"explicit"}
 
 
+@pytest.mark.slow  # compiles with Inductor
 def test_compile_mode_and_memory_budget_are_reported(tmp_path, capsys):
     args = ["bench", "--scale", "tiny", "--workloads", "mlm-infer", "--steps", "1", "--warmup", "1",
             "--compile-mode", "reduce-overhead", "--memory-budget", "0.5", "--out", str(tmp_path)]
     assert main(args) == 0
-    assert "ours compiled: yes (mode reduce-overhead, activation memory budget 0.5)" in capsys.readouterr().out
+    # --compile-mode implies --compile
+    assert "ours compiled: yes; compile mode: reduce-overhead; activation memory budget: 0.5" in \
+        capsys.readouterr().out
     data = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert data["environment"]["compile"] is True and data["environment"]["compile_mode"] == "reduce-overhead"
     assert data["environment"]["memory_budget"] == 0.5
@@ -234,9 +245,10 @@ def test_unknown_workload_is_a_one_line_error_listing_the_valid_ones(capsys):
 
 @pytest.mark.parametrize("options, message", [
     (dict(steps=0), "steps >= 1"), (dict(warmup=-1), "warmup >= 0"), (dict(batch_size=0), "batch size"),
-    (dict(dtype="fp64"), "dtype"), (dict(reference_dtype="fp64"), "reference_dtype"), (dict(scale="huge"), "scale"), (dict(device="tpu"), "device"),
+    (dict(dtype="fp64"), "dtype"), (dict(reference_dtype="fp64"), "reference_dtype"), (dict(scale="huge"), "scale"),
+    (dict(device="tpu"), "device"),
     (dict(compile=True, warmup=0), "compile needs warmup >= 1"),
-    (dict(compile_mode="reduce-overhead"), "compile_mode needs compile=True"),
+    (dict(compile_mode="reduce-overhead", warmup=0), "compile needs warmup >= 1"),
     (dict(compile=True, compile_mode="fastest"), "compile_mode must be one of"),
     (dict(cast_weights=True), "cast_weights needs dtype bf16 or fp16"),
     (dict(memory_budget=0.5), "memory_budget needs compile=True"),
@@ -250,11 +262,52 @@ def test_bad_options_are_rejected_before_any_work(options, message):
         BenchOptions(**options).resolve()
 
 
+def _resolved(**options) -> tuple:
+    resolved = BenchOptions(**options).resolve()
+    return resolved.scale, resolved.warmup, resolved.steps, resolved.compile
+
+
 def test_defaults_follow_the_scale_and_compile_always_warms_up():
-    assert BenchOptions(scale="cpu").resolve() == ("cpu", 0, 1)
-    assert BenchOptions(scale="cpu", compile=True).resolve() == ("cpu", 1, 1)
-    assert BenchOptions(scale="tiny", steps=5).resolve() == ("tiny", 1, 5)
-    assert BenchOptions().resolve()[0] == "cpu"  # on a CPU device
+    assert _resolved(scale="cpu") == ("cpu", 0, 1, False)
+    assert _resolved(scale="cpu", compile=True) == ("cpu", 1, 1, True)
+    assert _resolved(scale="cpu", compile_mode="reduce-overhead") == ("cpu", 1, 1, True)  # a mode implies compile
+    assert _resolved(scale="tiny", steps=5) == ("tiny", 1, 5, False)
+    assert _resolved()[0] == "cpu"  # on a CPU device
+
+
+# --- one definition: flags and settings come from the dataclass's fields ---------------------------------------
+
+def test_every_field_is_a_flag_and_no_flags_means_the_defaults():
+    flags = {action.dest: action for action in _bench_parser()._actions if action.dest != "help"}
+    fields = {f.name: f for f in dataclasses.fields(BenchOptions)}
+    assert set(flags) == {name for name, f in fields.items() if f.metadata["flag"]} == set(fields) - {"progress"}
+    assert BenchOptions.from_args(_bench_parser().parse_args([])) == BenchOptions()
+    assert flags["dtype"].choices == ("fp32", "bf16", "fp16") and flags["scale"].choices == ("full", "cpu", "tiny")
+    assert flags["memory_budget"].type is float and flags["steps"].type is int
+    assert all(flag.help for flag in flags.values())
+
+
+def test_flags_give_the_options_they_name():
+    args = _bench_parser().parse_args(["--dtype", "bf16", "--reference-dtype", "fp32", "--cast-weights",
+                                       "--workloads", "mlm-infer", "vision-conv", "--batch-size", "3",
+                                       "--memory-budget", "0.5", "--compile-mode", "default"])
+    assert BenchOptions.from_args(args) == BenchOptions(
+        dtype="bf16", reference_dtype="fp32", cast_weights=True, workloads=["mlm-infer", "vision-conv"],
+        batch_size=3, memory_budget=0.5, compile_mode="default")
+
+
+def test_settings_text_shows_the_precision_and_scale_and_every_setting_that_is_not_the_default():
+    assert settings_text(BenchOptions(scale="cpu").settings()) == "dtype: fp32; scale: cpu"
+    text = settings_text(BenchOptions(dtype="fp16", compile=True, memory_budget=0.0, scale="full",
+                                      attention_kernel="explicit").settings())
+    assert text == ("dtype: fp16; our attention kernel: explicit; ours compiled: yes; "
+                    "activation memory budget: 0; scale: full")
+
+
+def _bench_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser
 
 
 # --- the workloads are the published ones -----------------------------------------------------------------------

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from perceiverkit.cli import bench_options, build_parser
+from perceiverkit.benchmark import BenchOptions
+from perceiverkit.cli import build_parser
 
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "gpu.sh"
 
@@ -36,7 +37,6 @@ def test_every_phase_has_a_time_limit_and_the_default_phases_exist():
 def test_phase_options_parse_and_resolve(phase, monkeypatch):
     args = build_parser().parse_args(["bench", "--device", "cuda", "--scale", "full", *shlex.split(ARGS[phase]),
                                       "--out", "unused"])
-    options = bench_options(args)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # resolve() checks for a GPU, nothing more
-    scale, warmup, steps = options.resolve()
-    assert (scale, options.device) == ("full", "cuda") and steps >= 1 and warmup >= 1
+    options = BenchOptions.from_args(args).resolve()
+    assert (options.scale, options.device) == ("full", "cuda") and options.steps >= 1 and options.warmup >= 1
