@@ -74,7 +74,7 @@ def test_classify_image_cli(classifier_dir, tmp_path, capsys):
 
 def test_classify_image_cli_wrong_model_kind(flow_dir, tmp_path, capsys):
     assert main(["classify-image", str(_images(tmp_path, 1)[0]), "--model", str(flow_dir)]) == 2
-    assert "holds a optical-flow model; this command needs a image-classification model" in capsys.readouterr().err
+    assert "holds a model for task 'optical-flow'; expected task 'image-classification'" in capsys.readouterr().err
 
 
 def test_flow_pipeline_shifted_image_any_size(flow_dir):
