@@ -187,7 +187,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return None
         inner = [o for o in options if o is not type(None)]
         return _coerce(value, inner[0], where) if len(inner) == 1 else value
-    if dataclasses.is_dataclass(hint):
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping for {hint.__name__}, got {type(value).__name__}")
         return config_from_dict(hint, value, where)

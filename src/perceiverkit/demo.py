@@ -83,8 +83,8 @@ def fashion_mnist_section(models: Path, out: Path, limit: int | None, batch_size
     print(f"accuracy on {count:,} Fashion-MNIST test images: {accuracy:.2%}")
     names = model.config.labels or test.classes
     grid = save_labelled_grid(
-        test.images[:32].numpy(), [names[int(p)] for p in predicted[:32]], [bool(p == t) for p, t in
-                                                                            zip(predicted[:32], labels[:32])],
+        test.images[:32].numpy(), [names[int(p)] for p in predicted[:32]],
+        [bool(p == t) for p, t in zip(predicted[:32], labels[:32], strict=True)],
         out / "fashion-mnist-predictions.png")
     print(f"wrote {grid} (green = correct, red = wrong)")
     return {"images": count, "accuracy": accuracy, "picture": grid.name}
@@ -97,8 +97,9 @@ def flow_section(models: Path, out: Path) -> dict[str, Any]:
     model = _load(models, "flow")
     figure = out / "middlebury-flow-figure.png"
     pair = load_motorcycle(FLOW_DEMO_SCALE)  # loaded once for the model and for Farnebäck
-    evaluation, flow = evaluate_flow_on_motorcycle(model, FLOW_DEMO_SCALE, figure=figure, return_flow=True,
-                                                   pair=pair)
+    result = evaluate_flow_on_motorcycle(model, FLOW_DEMO_SCALE, figure=figure, return_flow=True, pair=pair)
+    assert isinstance(result, tuple)  # return_flow=True
+    evaluation, flow = result
     save_flow_png(flow, out / "middlebury-flow.png")
     summary: dict[str, Any] = {"width": evaluation.width, "height": evaluation.height, "epe": evaluation.epe,
                                "zero_flow_epe": evaluation.zero_flow_epe}

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..errors import PerceiverKitError
 from ..tasks.base import TaskModel, install_checkpoint_io
 from ..tasks.registry import TaskSpec, get_task
 from ..tasks.transformers_keys import KeyRule
@@ -25,9 +26,14 @@ __all__ = [
     "CheckpointNotFoundError",
     "ConversionReport",
     "KeyRule",
+    "WrongTaskError",
     "from_pretrained",
     "save_model",
 ]
+
+
+class WrongTaskError(PerceiverKitError, ValueError):
+    """A checkpoint (or model) is for another task than the one asked for."""
 
 
 def _build_empty(spec: TaskSpec[Any], config: Any) -> TaskModel[Any]:
@@ -59,7 +65,7 @@ def from_pretrained(
     ``pytorch_model.bin``), or a hub id such as ``deepmind/language-perceiver`` (fetched through the hub's
     cache). Every tensor must match: missing, unexpected and mis-shaped tensors raise
     :class:`CheckpointMismatchError` naming them. With ``task`` (a task name or alias), a checkpoint of any
-    other task is refused with a ``ValueError`` before its weights are read.
+    other task is refused with :class:`WrongTaskError` before its weights are read.
     """
     wanted = get_task(task) if task is not None else None
     directory = resolve_source(source, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
@@ -94,7 +100,7 @@ def from_pretrained(
 
 def _check_task(found: TaskSpec[Any], wanted: TaskSpec[Any] | None, source: str | os.PathLike[str]) -> None:
     if wanted is not None and found is not wanted:
-        raise ValueError(f"{source} holds a model for task {found.name!r}; expected task {wanted.name!r}")
+        raise WrongTaskError(f"{source} holds a model for task {found.name!r}; expected task {wanted.name!r}")
 
 
 install_checkpoint_io(save_model, from_pretrained)

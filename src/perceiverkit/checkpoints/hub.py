@@ -32,7 +32,8 @@ def resolve_source(
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(repo_id=text, revision=revision, cache_dir=cache_dir,
+        cache = None if cache_dir is None else Path(cache_dir)
+        return Path(snapshot_download(repo_id=text, revision=revision, cache_dir=cache,
                                       local_files_only=local_files_only, allow_patterns=_PATTERNS))
     except Exception as error:  # network, offline mode, missing repo, auth: all end the same way for the user
         first_line = (str(error).strip().splitlines() or [""])[0][:200]

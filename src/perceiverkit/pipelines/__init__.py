@@ -9,6 +9,13 @@ from .image_classification import ImageClassification, Prediction
 __all__ = [
     "Autoencode",
     "AutoencodeResult",
+    "FillMask",
+    "FilledText",
+    "FlowEstimation",
+    "ImageClassification",
+    "Prediction",
+    "frame_pair",
+    "pipeline",
     "psnr",
     "save_outputs",
-    "FillMask", "FilledText", "FlowEstimation", "ImageClassification", "Prediction", "frame_pair", "pipeline"]
+]

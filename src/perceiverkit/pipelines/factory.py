@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..checkpoints import from_pretrained
+from ..checkpoints import WrongTaskError, from_pretrained
 from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
 
@@ -27,6 +27,7 @@ def pipeline(task: str, model: TaskModel[Any] | str | os.PathLike[str] | None = 
     if not isinstance(model, TaskModel):
         model = from_pretrained(model, task=spec.name)
     elif model.task != spec.name:
-        raise ValueError(f"the {spec.name} pipeline got a model for task {model.task!r}; expected task {spec.name!r}")
+        raise WrongTaskError(f"the {spec.name} pipeline got a model for task {model.task!r}; "
+                             f"expected task {spec.name!r}")
     model.to(device=device, dtype=dtype)
     return cls(model, **options)

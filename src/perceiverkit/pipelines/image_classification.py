@@ -45,6 +45,6 @@ class ImageClassification:
             pixels = self.processor(list(images[start:start + self.batch_size]))["pixel_values"].to(device)
             probs = self.model(pixel_values=pixels).logits.float().softmax(-1)
             top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-            for values, indices in zip(top.values.tolist(), top.indices.tolist()):
-                results.append([Prediction(names[i], i, p) for p, i in zip(values, indices)])
+            for values, indices in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                results.append([Prediction(names[i], i, p) for p, i in zip(values, indices, strict=True)])
         return results

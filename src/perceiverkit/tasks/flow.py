@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check, _check_positive
 from ..decoders import InputQueryDecoder
@@ -51,7 +51,8 @@ class OpticalFlowConfig:
     own matching scores reach its output directly rather than only through which latents it attends to."""
 
     def validate(self) -> None:
-        _check(len(self.train_size) == 2, f"OpticalFlowConfig.train_size must be (height, width), got {self.train_size}")
+        _check(len(self.train_size) == 2,
+               f"OpticalFlowConfig.train_size must be (height, width), got {self.train_size}")
         _check_positive("OpticalFlowConfig", height=self.train_size[0], width=self.train_size[1],
                         num_bands=self.num_bands, patch_features=self.patch_features,
                         decoder_num_heads=self.decoder_num_heads)
@@ -92,7 +93,7 @@ class OpticalFlow(TaskModel[OpticalFlowConfig]):
 
     def __init__(self, config: OpticalFlowConfig) -> None:
         super().__init__(config)
-        preprocessor: nn.Module = ImagePreprocessor(config.image_config(), video=True)
+        preprocessor: ImagePreprocessor | CostVolumePreprocessor = ImagePreprocessor(config.image_config(), video=True)
         if config.cost_volume_radius:
             preprocessor = CostVolumePreprocessor(preprocessor, config.cost_volume_radius, config.cost_volume_stride)
         width = preprocessor.num_channels
@@ -169,7 +170,7 @@ class OpticalFlow(TaskModel[OpticalFlowConfig]):
             chunk = corners[start:start + per_call]
             tiles = torch.cat([patches[..., y:y + th, x:x + tw] for y, x in chunk])
             logits = self._run_tile(tiles).logits.float().reshape(len(chunk), b, th, tw, 2)
-            for (y, x), tile_logits in zip(chunk, logits):
+            for (y, x), tile_logits in zip(chunk, logits, strict=True):
                 total[:, y:y + th, x:x + tw] += tile_logits * weights
                 weight_sum[:, y:y + th, x:x + tw] += weights
             if progress is not None:

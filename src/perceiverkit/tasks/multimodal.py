@@ -74,7 +74,8 @@ class MultimodalAutoencoderConfig:
         _check(self.image_size % self.image_patch_size == 0,
                f"image_size {self.image_size} must be divisible by image_patch_size {self.image_patch_size}")
         _check(self.num_audio_samples % self.samples_per_patch == 0,
-               f"{self.num_audio_samples} audio samples must be divisible by samples_per_patch {self.samples_per_patch}")
+               f"{self.num_audio_samples} audio samples must be divisible by samples_per_patch "
+               f"{self.samples_per_patch}")
         _check(set(self.mask_probs) <= {AUDIO, IMAGE, LABEL},
                f"mask_probs may only name {[AUDIO, IMAGE, LABEL]}, got {sorted(self.mask_probs)}")
         check_labels("MultimodalAutoencoderConfig", self.num_labels, self.labels)
@@ -211,7 +212,7 @@ class MultimodalAutoencoder(TaskModel[MultimodalAutoencoderConfig]):
             terms[LABEL] = F.cross_entropy(logits[LABEL].float(), targets[LABEL])
         weights = self.config.loss_weights
         total = sum(getattr(weights, name) * value for name, value in terms.items())
-        return total, terms  # type: ignore[return-value]
+        return total, terms
 
 
 def autoencoding_targets(inputs: Mapping[str, Tensor], points: Mapping[str, Tensor | None],

@@ -92,7 +92,8 @@ class PointCloudClassifier(TaskModel[PointCloudClassifierConfig]):
         )
         self.reset_parameters()
 
-    def forward(self, points: Tensor, labels: Tensor | None = None, *, output_attentions: bool = False) -> PerceiverOutput:
+    def forward(self, points: Tensor, labels: Tensor | None = None, *,
+                output_attentions: bool = False) -> PerceiverOutput:
         out = self.perceiver(points, output_attentions=output_attentions)
         if labels is not None:
             out.loss = classification_loss(out.logits, labels, self.config.num_labels, "single_label_classification")

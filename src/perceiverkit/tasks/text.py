@@ -127,7 +127,8 @@ class MaskedLanguageModel(TaskModel[MaskedLanguageModelConfig]):
         out = self.perceiver(input_ids, attention_mask, output_points, output_attentions, output_hidden_states)
         if labels is not None:
             if tuple(labels.shape) != tuple(input_ids.shape):
-                raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(labels.shape)}")
+                raise ValueError(f"labels must have the shape of input_ids {tuple(input_ids.shape)}, "
+                                 f"got {tuple(labels.shape)}")
             assert output_points is not None
             targets = labels[:, output_points] if output_points.dim() == 1 else torch.gather(labels, 1, output_points)
             out.loss = F.cross_entropy(out.logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-100)

@@ -164,7 +164,8 @@ def decoder(ours: str, theirs: str, trainable_queries: bool = True, project_pos:
     """A Transformers ``PerceiverBasicDecoder`` at ``theirs``."""
     rules = []
     if trainable_queries:
-        rules.append(rule(f"{ours}.queries.encoding.embeddings", f"{theirs}.output_position_encodings.position_embeddings"))
+        rules.append(rule(f"{ours}.queries.encoding.embeddings",
+                          f"{theirs}.output_position_encodings.position_embeddings"))
     if project_pos:
         rules += affine(f"{ours}.queries.projection", f"{theirs}.positions_projection")
     rules += cross_attention_block(f"{ours}.cross_attention", f"{theirs}.decoding_cross_attention")

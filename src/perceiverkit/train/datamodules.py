@@ -45,7 +45,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         """The training and validation datasets."""
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
-        xs, ys = zip(*items)
+        xs, ys = zip(*items, strict=True)
         return {self.input_name: torch.stack(list(xs)), "labels": torch.as_tensor(ys)}
 
     input_name: ClassVar[str] = "inputs"
@@ -100,7 +100,7 @@ class FashionMNISTData(PerceiverDataModule):
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import FashionMNIST
 
-        train = FashionMNIST("train", root=self.option("root"), augment=self.option("augment", True))
+        train: Dataset = FashionMNIST("train", root=self.option("root"), augment=self.option("augment", True))
         if self.option("train_limit"):
             train = torch.utils.data.Subset(train, range(int(self.option("train_limit"))))
         return train, FashionMNIST("test", root=self.option("root"))
@@ -165,7 +165,7 @@ class _TextClassificationData(PerceiverDataModule):
         self.tokenizer = text_tokenizer(spec.options, model_config)
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
-        texts, labels = zip(*items)
+        texts, labels = zip(*items, strict=True)
         batch = self.tokenizer(list(texts), padding=True, truncation=True)  # to max_position_embeddings
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
                 "labels": torch.as_tensor(labels)}
@@ -257,7 +257,7 @@ class TextCorpusData(PerceiverDataModule):
         return _IndexedChunks(train), _IndexedChunks(val)
 
     def _collate(self, items: list[Any], train: bool) -> dict[str, Tensor]:
-        indices, chunks = zip(*items)
+        indices, chunks = zip(*items, strict=True)
         offset = ByteTokenizer.num_special_tokens
         ids = torch.tensor([[ByteTokenizer.cls_token_id, *(b + offset for b in chunk), ByteTokenizer.sep_token_id]
                             for chunk in chunks])
@@ -304,8 +304,8 @@ class PointCloudData(PerceiverDataModule):
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets.point_clouds import PointClouds
 
-        kwargs = dict(num_points=int(self.option("num_points", 256)), noise=float(self.option("noise", 0.02)),
-                      seed=self.seed)
+        kwargs: dict[str, Any] = dict(num_points=int(self.option("num_points", 256)),
+                                      noise=float(self.option("noise", 0.02)), seed=self.seed)
         train = PointClouds("train", length=int(self.option("train_length", 6000)), **kwargs)
         if train.num_classes != self.model_config.num_labels:
             raise ConfigError(f"the point-cloud data has {train.num_classes} shape classes but the model has "

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..tasks.base import TaskModel
+from ..tasks.flow import OpticalFlow
 from ..tasks.multimodal import IMAGE, MultimodalAutoencoder, autoencoding_targets
 from .config import OptimConfig
 from .optim import Lamb, adamw, warmup_cosine
@@ -66,7 +67,8 @@ class PerceiverModule(L.LightningModule, abc.ABC):
             self.log(f"val/{name}", value, prog_bar=True, batch_size=size, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
-        decay, no_decay = [], []
+        decay: list[Tensor] = []
+        no_decay: list[Tensor] = []
         for name, param in self.model.named_parameters():
             if param.requires_grad:
                 (no_decay if _no_decay(name, param) else decay).append(param)
@@ -124,7 +126,7 @@ class OpticalFlowModule(PerceiverModule):
             return
         from ..evaluation.middlebury import evaluate_flow_on_motorcycle
 
-        result = evaluate_flow_on_motorcycle(self.model, self.middlebury_scale)
+        result = evaluate_flow_on_motorcycle(cast(OpticalFlow, self.model), self.middlebury_scale)
         assert not isinstance(result, tuple)
         self.log("val/middlebury_epe", result.epe, prog_bar=True, sync_dist=False)
         self.log("val/middlebury_zero_epe", result.zero_flow_epe, sync_dist=False)

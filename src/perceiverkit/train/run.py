@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -17,10 +17,11 @@ from ..tasks.registry import get_preset, get_task
 from .callbacks import RandomStateCheckpoint, SaveOnSigterm
 from .checkpoint_io import AtomicCheckpointIO
 from .config import TrainConfig, dump_train_config
-from .init_schemes import POSITION_INITS
 from .datamodules import PerceiverDataModule
+from .init_schemes import POSITION_INITS
 from .modules import PerceiverModule
 from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded, unsharded_class
+
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
@@ -101,7 +102,7 @@ def _unsharded(model: TaskModel[Any], weights: dict[str, torch.Tensor]) -> TaskM
     """``model`` itself, or for a sharded one a plain copy holding the gathered ``weights``."""
     if not is_sharded(model):
         return model
-    plain = unsharded_class(model)(model.config)
+    plain = cast(TaskModel[Any], unsharded_class(model)(model.config))
     plain.load_state_dict(weights)
     return plain
 
