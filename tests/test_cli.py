@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import torch
+import transformers
 
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig
 from perceiverkit.cli import main
 
-from .conftest import small_hf_config, transformers
+from .helpers import small_hf_config
 
 
 def test_presets_lists_the_language_model(capsys):

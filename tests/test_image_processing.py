@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import transformers.models.perceiver.image_processing_pil_perceiver as oracle_module
 from PIL import Image
 
 from perceiverkit import ImageProcessor
 from perceiverkit.tasks import imagenet_class_names
-
-oracle_module = pytest.importorskip("transformers.models.perceiver.image_processing_pil_perceiver")
 
 
 @pytest.fixture(scope="module")

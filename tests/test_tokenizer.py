@@ -7,12 +7,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+import transformers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from perceiverkit.tokenizer import BatchEncoding, ByteTokenizer
-
-transformers = pytest.importorskip("transformers")
 
 SPECIALS = ["[PAD]", "[BOS]", "[EOS]", "[MASK]", "[CLS]", "[SEP]"]
 

@@ -7,11 +7,12 @@ import sys
 
 import pytest
 import torch
+import transformers
 
 import perceiverkit
 from perceiverkit import CheckpointNotFoundError
 
-from ..conftest import relative_error, small_hf_config, transformers
+from ..helpers import relative_error, small_hf_config
 
 
 def test_hub_id_goes_through_snapshot_download(save_hf, monkeypatch):

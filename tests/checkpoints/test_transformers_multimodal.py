@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
 import perceiverkit
 from perceiverkit import MultimodalAutoencoder
 
-from ..conftest import relative_error, small_hf_config, transformers
+from ..helpers import relative_error, small_hf_config
 
 
 def _hf_config(**extra):

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 
 import perceiverkit
 from perceiverkit import CheckpointMismatchError, ConfigError, MaskedLanguageModel, SequenceClassifier
 
-from ..conftest import relative_error, small_hf_config, transformers
+from ..helpers import relative_error, small_hf_config
 
 # Non-default configurations: each changes one thing Transformers' code branches on.
 CONFIGS = {

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers
 
 import perceiverkit
 from perceiverkit import ImageClassifier, OpticalFlow
 
-from ..conftest import relative_error, small_hf_config, transformers
+from ..helpers import relative_error, small_hf_config
 
 T = transformers
 CLASSIFIERS = {

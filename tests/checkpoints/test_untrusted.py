@@ -7,10 +7,11 @@ import pickle
 
 import pytest
 import torch
+import transformers
 
 import perceiverkit
 
-from ..conftest import small_hf_config, transformers
+from ..helpers import small_hf_config
 
 
 class _Payload:

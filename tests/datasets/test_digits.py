@@ -3,8 +3,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-pytest.importorskip("sklearn")
-
 from perceiverkit.datasets import Digits
 
 

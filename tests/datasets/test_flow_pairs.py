@@ -15,8 +15,6 @@ from perceiverkit.datasets.flow_pairs import (
     warp,
 )
 
-pytest.importorskip("skimage")
-
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -200,7 +198,6 @@ def test_dataset_accepts_custom_images_and_rejects_bad_ones():
 
 def test_an_independent_estimator_agrees_with_the_ground_truth():
     """Farnebäck, knowing nothing of how pairs are made, finds flow close to the labels (sign and axes included)."""
-    pytest.importorskip("cv2")
     from perceiverkit.evaluation.baselines import farneback_flow
 
     data = SyntheticFlowPairs(size=(128, 160), length=6, max_displacement=6.0, seed=0)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 
+import cv2
 import numpy as np
 import pytest
+from skimage import data
 
 from perceiverkit.evaluation.baselines import farneback_flow
-
-cv2 = pytest.importorskip("cv2")
-data = pytest.importorskip("skimage.data")
 
 SHIFT = np.array([3.0, -2.0])  # (dx, dy): content moves 3 px right and 2 px up
 

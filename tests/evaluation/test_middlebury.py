@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from perceiverkit import EncoderConfig, OpticalFlow, OpticalFlowConfig
 from perceiverkit.cli import main
 from perceiverkit.evaluation import evaluate_flow_on_motorcycle, load_motorcycle
-
-pytest.importorskip("skimage")
 
 
 def test_ground_truth_is_negative_disparity():

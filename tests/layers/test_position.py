@@ -6,10 +6,9 @@ import math
 
 import pytest
 import torch
+import transformers.models.perceiver.modeling_perceiver as hf_perceiver
 
 from perceiverkit.layers import FourierPositionEncoding, TrainablePositionEncoding, fourier_features, linear_positions
-
-hf_perceiver = pytest.importorskip("transformers.models.perceiver.modeling_perceiver")
 
 
 @pytest.mark.parametrize("index_dims", [(7,), (4, 5), (2, 3, 4)])

@@ -14,8 +14,6 @@ from perceiverkit.cli import main
 from perceiverkit.media import bundled_video, read_clip, write_wav
 from perceiverkit.pipelines import psnr
 
-pytest.importorskip("av")
-
 
 def test_read_clip_resizes_and_resamples():
     clip = read_clip(bundled_video(), num_frames=4, image_size=32, sample_rate=16000, start=1.0)

@@ -85,7 +85,6 @@ def test_imagenet_preset_and_transformers_conversion_agree_on_the_preprocessor()
 
 
 def test_training_pieces_resolve_lazily_for_every_task():
-    pytest.importorskip("lightning")
     from perceiverkit.train.datamodules import PerceiverDataModule
     from perceiverkit.train.modules import PerceiverModule
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 
 import perceiverkit
 from perceiverkit import (
@@ -15,8 +16,6 @@ from perceiverkit import (
     SequenceClassifier,
     SequenceClassifierConfig,
 )
-
-from ..conftest import transformers
 
 SMALL = EncoderConfig(num_latents=8, d_latents=32, num_self_attends_per_block=2, num_self_attention_heads=4,
                       num_cross_attention_heads=2, attention_dropout=0.0)
