@@ -7,28 +7,29 @@ from typing import Any
 import lightning as L
 
 
-
 class RandomStateCheckpoint(L.Callback):
     """Store Python's, NumPy's and PyTorch's random states in checkpoints and restore them on resume, so that
     augmentation and dropout continue exactly as in an uninterrupted run. States are kept as tensors and plain
     numbers so that checkpoints stay loadable with ``weights_only=True``."""
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         import random
 
         import numpy as np
         import torch
 
         version, keys, gauss = random.getstate()
-        _, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+        # The dict form holds the same values as the default legacy tuple, and numpy's stubs type it correctly.
+        np_state = np.random.get_state(legacy=False)
         checkpoint["random_state"] = {
             "python": {"version": version, "keys": torch.tensor(keys, dtype=torch.int64), "gauss": gauss},
-            "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                      "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+            "numpy": {"keys": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                      "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                      "gauss": float(np_state["gauss"])},
             "torch": torch.get_rng_state(),
         }
 
-    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         import random
 
         import numpy as np
@@ -52,7 +53,7 @@ class SaveOnSigterm(L.Callback):
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if getattr(trainer, "received_sigterm", False) and not getattr(self, "_saved", False):
             trainer.save_checkpoint(self.path)
             self._saved = True

@@ -15,7 +15,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     the target (``os.replace`` is atomic), so readers see either the old checkpoint or the new one."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike[str],
-                        storage_options: Any | None = None) -> None:
+                        storage_options: object = None) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -9,6 +9,10 @@ from typing import Any, Literal
 from ..config import ConfigError, config_from_dict, config_to_dict
 from ..memory_budget import check_memory_budget
 
+#: The ``precision`` values Lightning's Trainer accepts.
+Precision = Literal["64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed", "transformer-engine",
+                    "transformer-engine-float16", "64", "32", "16", "bf16", 64, 32, 16]
+
 
 @dataclass
 class OptimConfig:
@@ -79,17 +83,17 @@ class TrainerSpec:
 
     max_steps: int = 1000
     max_epochs: int = -1
-    precision: str = "32-true"
+    precision: Precision = "32-true"
     gradient_clip_val: float | None = 1.0
     accumulate_grad_batches: int = 1
     accelerator: str = "auto"
-    devices: Any = 1
+    devices: int | str | list[int] = 1  # a count, "auto", or device indices
     num_nodes: int = 1
     strategy: str = "auto"
-    val_check_interval: Any = None
+    val_check_interval: int | float | None = None  # batches (int) or a fraction of an epoch (float)
     check_val_every_n_epoch: int | None = 1
     log_every_n_steps: int = 10
-    limit_val_batches: Any = None
+    limit_val_batches: int | float | None = None  # batches (int) or a fraction of them (float)
     enable_progress_bar: bool = True
     deterministic: bool = False
     checkpoint_every_n_steps: int | None = None
@@ -114,8 +118,8 @@ class TrainConfig:
         if not self.task:
             raise ConfigError("task is required")
         if self.model.half_precision_latents and "mixed" not in str(self.trainer.precision):
-            raise ConfigError("model.half_precision_latents needs a mixed trainer.precision (bf16-mixed or "
-                              f"16-mixed: it carries the latents in the autocast dtype), got {self.trainer.precision!r}")
+            raise ConfigError("model.half_precision_latents needs a mixed trainer.precision (bf16-mixed or 16-mixed: "
+                              f"it carries the latents in the autocast dtype), got {self.trainer.precision!r}")
         self.optim.validate()
         if self.model.compile:
             _check_compile_backend(self.model.compile_backend)
@@ -138,7 +142,7 @@ def _check_compile_backend(backend: object) -> None:
         raise ConfigError(f"model.compile_backend must be one of {known}, got {backend!r}")
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str) -> object:
     import yaml
 
     value = yaml.safe_load(text)

@@ -38,6 +38,7 @@ def sinusoidal_position_init(model: nn.Module) -> int:
     changed = 0
     with torch.no_grad():
         for module in model.modules():
+            table: torch.Tensor
             if isinstance(module, TrainablePositionEncoding) and len(module.index_dims) == 1:
                 table = module.embeddings
             elif isinstance(module, TextPreprocessor):
@@ -60,23 +61,34 @@ def local_attention_init(model: nn.Module, sharpness: float = 3.0, token_scale: 
     to RMS ``token_scale`` so that positions dominate the first attention patterns while bytes still come
     through. Requires equal input, latent and query widths (``d_model == d_latents``).
     """
+    from ..decoders import CrossAttentionDecoder
     from ..tasks.text import MaskedLanguageModel
 
     if not isinstance(model, MaskedLanguageModel):
         raise ConfigError(f"position_init 'local' is for masked-lm models, got a {type(model).__name__}")
     perceiver = model.perceiver
-    length, width = perceiver.preprocessor.position_embedding.weight.shape
-    latents = perceiver.encoder.latents
+    # A masked-lm model is built from these parts; checking them also tells the type checker what it holds.
+    preprocessor, encoder, decoder = perceiver.preprocessor, perceiver.encoder, perceiver.decoder
+    if not isinstance(preprocessor, TextPreprocessor):
+        raise ConfigError(f"position_init 'local' needs a TextPreprocessor, got a {type(preprocessor).__name__}")
+    if not isinstance(decoder, CrossAttentionDecoder) or decoder.queries is None:
+        raise ConfigError(f"position_init 'local' needs a CrossAttentionDecoder with queries, got a "
+                          f"{type(decoder).__name__}")
+    queries = decoder.queries.encoding
+    if not isinstance(queries, TrainablePositionEncoding):
+        raise ConfigError(f"position_init 'local' needs trainable output queries, got a {type(queries).__name__}")
+    length, width = preprocessor.position_embedding.weight.shape
+    latents = encoder.latents
     if latents.shape[1] != width:
         raise ConfigError(f"position_init 'local' needs d_latents == d_model, got {latents.shape[1]} and {width}")
     table = sinusoid_table(length, width)
     with torch.no_grad():
-        perceiver.preprocessor.position_embedding.weight.copy_(table)
-        tokens = perceiver.preprocessor.token_embedding.weight
+        preprocessor.position_embedding.weight.copy_(table)
+        tokens = preprocessor.token_embedding.weight
         tokens.mul_(token_scale / tokens.pow(2).mean().sqrt())
-        perceiver.decoder.queries.encoding.embeddings.copy_(table)
+        queries.embeddings.copy_(table)
         latents.copy_(table[torch.arange(latents.shape[0]) * length // latents.shape[0]])
-        for attention in (perceiver.encoder.cross_attention.attention, perceiver.decoder.cross_attention.attention):
+        for attention in (encoder.cross_attention.attention, decoder.cross_attention.attention):
             attention.q_proj.weight.mul_(sharpness)
             attention.kv_proj.weight[: attention.qk_channels].copy_(attention.q_proj.weight)
 

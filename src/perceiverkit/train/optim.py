@@ -4,26 +4,41 @@ cosine decay."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, overload
 
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-
 #: Devices with a fused AdamW kernel in PyTorch: one vectorised pass over every parameter instead of a loop of
 #: small ops per tensor (several times faster per step on CPU; docs/benchmarks.md has the measurement).
 FUSED_ADAMW_DEVICES = ("cpu", "cuda")
 
 
-def adamw(params: Iterable[Tensor] | Iterable[dict], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+#: What the optimisers here take: parameter tensors, or torch's param groups (dicts with a ``params`` entry
+#: and per-group hyper-parameters).
+Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+def _param_groups(params: Params) -> list[dict[str, Any]]:
+    """``params`` as param groups holding lists, so that generators (``model.parameters()``, a group's
+    ``params``) can be read twice; bare tensors become one group, as torch itself would group them."""
+    items = list(params)
+    groups = [dict(g, params=list(g["params"])) for g in items if isinstance(g, dict)]
+    tensors = [p for p in items if not isinstance(p, dict)]
+    if groups and tensors:
+        raise TypeError("params must be all tensors or all param-group dicts, got a mix of both")
+    return [{"params": tensors}] if tensors else groups
+
+
+def adamw(params: Params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
           weight_decay: float = 0.01) -> torch.optim.AdamW:
     """PyTorch's AdamW, with its fused kernel when every parameter is a floating-point tensor on one of
     :data:`FUSED_ADAMW_DEVICES` (same update up to float rounding), else its default implementation."""
-    # Materialise generators (``model.parameters()``, a group's ``params``) so that they can be read twice.
-    groups = [dict(g, params=list(g["params"])) if isinstance(g, dict) else g for g in params]
-    tensors = [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
+    groups = _param_groups(params)
+    tensors = [p for g in groups for p in g["params"]]
     fusable = bool(tensors) and all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point() for p in tensors)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay, fused=fusable or None)
 
@@ -32,15 +47,22 @@ class Lamb(Optimizer):
     """LAMB (You et al., 2019): Adam's update rescaled per parameter tensor by the trust ratio ‖w‖ / ‖update‖,
     which keeps large-batch training stable. Weight decay is decoupled and part of the update."""
 
-    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
+    def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0) -> None:
         if lr <= 0 or eps <= 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or weight_decay < 0:
             raise ValueError(f"invalid LAMB hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
                              f"weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
+    # The same overloads as torch's Optimizer.step: the closure's loss comes back only when there is a closure.
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[no-untyped-def]
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

@@ -19,13 +19,18 @@ everywhere, not only where autocast would have cast them (e.g. LayerNorm scales,
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import torch
+from lightning.fabric.plugins.collectives.torch_collective import default_pg_timeout
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch import nn
 
 from ..layers.blocks import CrossAttentionBlock, SelfAttentionBlock
+
+if TYPE_CHECKING:
+    from torch.distributed.device_mesh import DeviceMesh
 
 #: The value of ``trainer.strategy`` that selects :class:`FullyShardedStrategy`.
 FSDP = "fsdp"
@@ -47,9 +52,11 @@ class FullyShardedStrategy(ModelParallelStrategy):
     parallelism. Checkpoints are gathered into one full file on rank 0, as with the other strategies, so a run
     can resume under a different strategy or number of processes."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("save_distributed_checkpoint", False)
-        super().__init__(data_parallel_size=1, tensor_parallel_size=1, **kwargs)
+    def __init__(self, save_distributed_checkpoint: bool = False, process_group_backend: str | None = None,
+                 timeout: timedelta | None = default_pg_timeout) -> None:
+        super().__init__(data_parallel_size=1, tensor_parallel_size=1,
+                         save_distributed_checkpoint=save_distributed_checkpoint,
+                         process_group_backend=process_group_backend, timeout=timeout)
 
     def setup_environment(self) -> None:
         # The world size is only known here (after the launcher has set nodes and devices).
@@ -69,10 +76,13 @@ def unsharded_class(model: nn.Module) -> type[nn.Module]:
     """The class ``model`` had before sharding (``fully_shard`` swaps in a subclass named ``FSDP<class>``)."""
     from torch.distributed.fsdp import FSDPModule
 
-    return next(c for c in type(model).__mro__ if not issubclass(c, FSDPModule))
+    for cls in type(model).__mro__:
+        if issubclass(cls, nn.Module) and not issubclass(cls, FSDPModule):
+            return cls
+    raise AssertionError("unreachable: nn.Module itself is in the MRO of every module")
 
 
-def shard_model(model: nn.Module, mesh: Any, param_dtype: torch.dtype | None = None) -> nn.Module:
+def shard_model(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | None = None) -> nn.Module:
     """Apply ``fully_shard`` to each attention block of ``model``, then to ``model`` itself (in place).
 
     ``mesh`` is a one-dimensional device mesh over the data-parallel processes. Parameters are resharded after
@@ -106,7 +116,14 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         return model.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    full: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        # Gathered in full, every entry is a plain tensor (no DTensor slices; our modules keep no extra state).
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"gathered state dict entry {key!r} is a {type(value).__name__}, expected a tensor")
+        full[key] = value
+    return full
 
 
 __all__ = ["FSDP", "GATHER_DTYPES", "SHARDED_UNITS", "FullyShardedStrategy", "full_state_dict", "gather_dtype",
