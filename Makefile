@@ -32,13 +32,17 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP) data
 	$(VENV)/bin/perceiverkit demo
 
-# Default suite: everything not marked slow, on both cores.
-test: $(STAMP) data
-	$(PY) -m pytest -m "not slow" -n 2 -q
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="--durations=20"` or `PYTEST_ARGS="-x tests/train"`.
+PYTEST_ARGS ?=
 
-# Everything, including the slow full-size and end-to-end tests.
+# Fast suite (a few minutes on two cores): everything not marked slow, on both cores.
+test: $(STAMP) data
+	$(PY) -m pytest -m "not slow" -n 2 -q $(PYTEST_ARGS)
+
+# Everything, adding the slow tests: multi-step and multi-process training, kill-and-resume, ONNX export,
+# compiled models and full-size builds. This is what CI runs.
 test-all: $(STAMP) data
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

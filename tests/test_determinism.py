@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 import torch
 
 import perceiverkit
@@ -24,6 +25,7 @@ def test_same_seed_same_model_and_outputs():
     assert torch.equal(outputs[0], outputs[1])
 
 
+@pytest.mark.slow
 def test_same_seed_same_training_curve(tmp_path):
     curves = []
     for name in ("a", "b"):

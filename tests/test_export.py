@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
@@ -12,7 +13,6 @@ from perceiverkit.cli import main
 from perceiverkit.export import export_onnx, export_spec
 from perceiverkit.train import build_model, load_train_config
 
-ort = pytest.importorskip("onnxruntime")
 CONFIGS = Path(__file__).parents[1] / "configs"
 
 
@@ -22,12 +22,14 @@ def _model(name: str):
 
 
 @pytest.mark.parametrize("name", ["digits", "wordnet", "mlm", "point-clouds", "flow", "autoencoding"])
+@pytest.mark.slow
 def test_export_matches_pytorch(tmp_path, name):
     model = _model(name)
     path, diff = export_onnx(model, tmp_path / f"{name}.onnx")
     assert path.is_file() and diff is not None and diff < 1e-4
 
 
+@pytest.mark.slow
 def test_text_export_has_dynamic_batch_and_length(tmp_path):
     model = _model("mlm")
     path, _ = export_onnx(model, tmp_path / "mlm.onnx", batch_size=2, sequence_length=16)
@@ -42,6 +44,7 @@ def test_text_export_has_dynamic_batch_and_length(tmp_path):
     assert got.shape == (3, 28, 262) and np.abs(got - expected).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_export_cli(tmp_path, capsys):
     _model("digits").save_pretrained(tmp_path / "digits")
     assert main(["export-onnx", str(tmp_path / "digits"), str(tmp_path / "d.onnx")]) == 0

@@ -72,6 +72,7 @@ class RecordCompiled(L.Callback):
         self.compiled = pl_module.model._compiled_call_impl is not None
 
 
+@pytest.mark.slow
 def test_compile_switch_trains_the_same_loss_curve(tmp_path):
     """``model.compile=true`` with the ``eager`` backend and ``fullgraph``: a short deterministic run logs the
     same training losses as the uncompiled run, and the checkpointed weights keep their uncompiled names."""
@@ -111,6 +112,7 @@ class RecordBudget(L.Callback):
         self.budget = functorch_config.activation_memory_budget
 
 
+@pytest.mark.slow
 def test_memory_budget_is_in_force_while_the_model_compiles_and_trains(tmp_path):
     recorder = RecordBudget()
     config = load_train_config(None, CONFIG, [*QUIET, "trainer.max_steps=1", f"output_dir={tmp_path}",

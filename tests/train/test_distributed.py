@@ -15,6 +15,8 @@ from perceiverkit.train import build_model, load_train_config
 
 from .cli_runs import CONFIG, SGD, train_cli
 
+pytestmark = pytest.mark.slow  # each test launches multi-process training runs
+
 STEPS = ["trainer.max_steps=12"]  # warm-up lasts 20 steps: a run stopped early has the same learning rates
 TWO_FSDP = ["data.batch_size=16", "trainer.devices=2", "trainer.strategy=fsdp", *SGD]
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -40,6 +41,7 @@ def _wait_for_checkpoint(proc: subprocess.Popen, last: Path, after: float, timeo
     raise TimeoutError("training made no checkpoint in time")
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(_command(out, 100_000), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -54,6 +56,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert not (out / "model").exists()  # no final model from an interrupted run
 
 
+@pytest.mark.slow
 def test_sigkill_three_times_then_resume_is_bit_identical(tmp_path):
     steps = 150
     reference = subprocess.run(_command(tmp_path / "reference", steps), capture_output=True, text=True, env=_env(),

@@ -37,12 +37,14 @@ def _run(tmp: Path, name: str, *overrides: str, callbacks=None):
     return train(config, callbacks=callbacks)
 
 
+@pytest.mark.slow
 def test_digits_learns(tmp_path):
     result = _run(tmp_path, "learn", "trainer.max_steps=150")
     assert result.metrics["val/accuracy"] > 0.6  # chance is 0.1
     assert (result.model_dir / "model.safetensors").is_file() and (tmp_path / "learn" / "tensorboard").is_dir()
 
 
+@pytest.mark.slow
 def test_resumed_run_continues_the_same_loss_curve(tmp_path):
     # 1347 training digits / batch 64 = 21 steps per epoch: interrupt mid-epoch at step 15, resume to 42.
     full = _run(tmp_path, "full", "trainer.max_steps=42", "trainer.deterministic=true")
@@ -59,6 +61,7 @@ def test_resumed_run_continues_the_same_loss_curve(tmp_path):
                                load_file(full.model_dir / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_with_activation_checkpointing_and_bf16_latents(tmp_path):
     result = _run(tmp_path, "bf16", "trainer.max_steps=40", "trainer.precision=bf16-mixed",
                   "model.activation_checkpointing=true", "model.half_precision_latents=true",
