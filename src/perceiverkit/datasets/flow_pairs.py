@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -170,7 +169,7 @@ _LOADERS: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(name: str) -> np.ndarray | None:
     """One bundled photo as a read-only uint8 (H, W, 3) array, or None if its package is not installed."""
     try:
@@ -202,7 +201,7 @@ def _item_generator(*key: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
 
 
-class SyntheticFlowPairs(Dataset):
+class SyntheticFlowPairs(Dataset[dict[str, torch.Tensor]]):
     """Image pairs with exact ground-truth flow: a real photo crop (frame 2) and its warp by a smooth flow (frame 1).
 
     Item ``i`` depends only on ``(seed, i)``: a random photo, a random crop at a random (log-uniform) scale in

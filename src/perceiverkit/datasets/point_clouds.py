@@ -136,7 +136,7 @@ def _item_generator(*key: int) -> torch.Generator:
 _SPLITS = {"train": 0, "test": 1}
 
 
-class PointClouds(Dataset):
+class PointClouds(Dataset[tuple[torch.Tensor, int]]):
     """Shape classification: item ``i`` is ``(points (N, 3) float32, label int)``, label = index into ``shapes``.
 
     Labels cycle through the classes (item i has label i mod num_classes), so any run of consecutive items is

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from ..media import bundled_video, read_clip
 
 
-class VideoClips(Dataset):
+class VideoClips(Dataset[dict[str, torch.Tensor]]):
     """Every window of ``num_frames`` consecutive frames (stride ``stride``) of the given videos, with its audio.
 
     Items are ``{"image": (T, 3, S, S) in [0, 1], "audio": (T·samples_per_frame,), "label": (num_labels,) zeros}``

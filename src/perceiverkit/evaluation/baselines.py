@@ -52,7 +52,9 @@ def farneback_flow(
     prev, nxt = _to_gray_uint8(frame1, "frame1"), _to_gray_uint8(frame2, "frame2")
     if prev.shape != nxt.shape:
         raise ValueError(f"frames must have the same size, got {prev.shape} and {nxt.shape}")
+    # OpenCV writes the flow into this buffer (it would also allocate one for None, which its stubs do not allow).
+    out = np.zeros((*prev.shape, 2), np.float32)  # (H, W, 2)
     flow = cv2.calcOpticalFlowFarneback(
-        prev, nxt, None, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags
+        prev, nxt, out, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags
     )
     return np.asarray(flow, dtype=np.float32)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 # Anything that converts to an array: numpy arrays, torch tensors (any device), nested lists, PIL images.
-ArrayOrTensor = Union[npt.ArrayLike, torch.Tensor]
-PathLike = Union[str, "os.PathLike[str]"]
+ArrayOrTensor = npt.ArrayLike | torch.Tensor
+PathLike = str | os.PathLike[str]
 
 FIGURE_MARGIN = 8
 """Pixels of background around and between the panels of :func:`flow_figure`."""
@@ -157,7 +157,7 @@ def _magnitude(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return magnitude, known
 
 
-def _largest_magnitude(uv: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+def _largest_magnitude(uv: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Largest finite magnitude among the pixels in mask (all pixels by default); 0.0 when there are none."""
     magnitude, known = _magnitude(uv)
     if mask is not None:
@@ -171,7 +171,7 @@ def _largest_magnitude(uv: np.ndarray, mask: Optional[np.ndarray] = None) -> flo
 
 
 def flow_to_color(
-    flow: ArrayOrTensor, max_magnitude: Optional[float] = None, convert_to_bgr: bool = False
+    flow: ArrayOrTensor, max_magnitude: float | None = None, convert_to_bgr: bool = False
 ) -> np.ndarray:
     """Colour-code a flow field with the Middlebury colour wheel.
 
@@ -221,8 +221,8 @@ def flow_to_color(
     return image
 
 
-def _pil() -> Any:
-    """Import Pillow on first use: it is needed only for images on disk and figures."""
+def _pil() -> ModuleType:
+    """``PIL.Image``, imported on first use: it is needed only for images on disk and figures."""
     try:
         from PIL import Image
     except ImportError as error:  # pragma: no cover - depends on the environment
@@ -230,7 +230,7 @@ def _pil() -> Any:
     return Image
 
 
-def save_flow_png(flow: ArrayOrTensor, path: PathLike, max_magnitude: Optional[float] = None) -> Path:
+def save_flow_png(flow: ArrayOrTensor, path: PathLike, max_magnitude: float | None = None) -> Path:
     """Write :func:`flow_to_color`'s image of ``flow`` as a PNG, creating parent directories; returns the path."""
     image = flow_to_color(flow, max_magnitude)
     target = Path(path)
@@ -245,7 +245,7 @@ def save_flow_png(flow: ArrayOrTensor, path: PathLike, max_magnitude: Optional[f
 
 
 def _epe_and_mask(
-    flow: ArrayOrTensor, ground_truth: ArrayOrTensor, valid: Optional[ArrayOrTensor]
+    flow: ArrayOrTensor, ground_truth: ArrayOrTensor, valid: ArrayOrTensor | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel EPE (NaN where not valid) and the validity mask actually used."""
     pred = _as_flow(flow, "flow")
@@ -263,7 +263,7 @@ def _epe_and_mask(
 
 
 def endpoint_error(
-    flow: ArrayOrTensor, ground_truth: ArrayOrTensor, valid: Optional[ArrayOrTensor] = None
+    flow: ArrayOrTensor, ground_truth: ArrayOrTensor, valid: ArrayOrTensor | None = None
 ) -> np.ndarray:
     """Per-pixel end-point error ``‖flow − ground_truth‖₂`` as a float64 ``(H, W)`` array.
 
@@ -274,7 +274,7 @@ def endpoint_error(
 
 
 def average_endpoint_error(
-    flow: ArrayOrTensor, ground_truth: ArrayOrTensor, valid: Optional[ArrayOrTensor] = None
+    flow: ArrayOrTensor, ground_truth: ArrayOrTensor, valid: ArrayOrTensor | None = None
 ) -> float:
     """Mean end-point error over the valid pixels (default: where the ground truth is finite).
 

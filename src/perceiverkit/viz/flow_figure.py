@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .flow import (
-    ArrayOrTensor,
-    FIGURE_MARGIN,
-    PathLike,
     _BACKGROUND,
     _INVALID_GREY,
     _TEXT_COLOR,
     _TITLE_GAP,
+    FIGURE_MARGIN,
+    ArrayOrTensor,
+    PathLike,
     _as_flow,
     _check_real,
     _epe_and_mask,
@@ -106,9 +106,9 @@ def _error_heatmap(error: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _figure_panels(
     frames: Sequence[ArrayOrTensor],
     flow: ArrayOrTensor,
-    ground_truth: Optional[ArrayOrTensor],
-    valid: Optional[ArrayOrTensor],
-    max_magnitude: Optional[float],
+    ground_truth: ArrayOrTensor | None,
+    valid: ArrayOrTensor | None,
+    max_magnitude: float | None,
 ) -> list[tuple[str, np.ndarray]]:
     """The (title, uint8 RGB image) panels of :func:`flow_figure`, left to right."""
     pred = _as_flow(flow, "flow")
@@ -118,7 +118,7 @@ def _figure_panels(
     if ground_truth is None:
         if valid is not None:
             raise ValueError("valid masks the ground truth: pass ground_truth too")
-        return panels + [("flow", flow_to_color(pred, max_magnitude))]
+        return [*panels, ("flow", flow_to_color(pred, max_magnitude))]
 
     error, mask = _epe_and_mask(pred, ground_truth, valid)
     truth = _as_flow(ground_truth, "ground_truth")
@@ -129,7 +129,8 @@ def _figure_panels(
         scale = _largest_magnitude(truth, mask) or _largest_magnitude(pred) or 1.0
     shown_truth = np.where(mask[..., None], truth, np.nan)  # masked-out ground truth shows black, like NaN
     title = f"error, AEPE {float(error[mask].mean()):.3f}" if mask.any() else "error (no valid pixels)"
-    return panels + [
+    return [
+        *panels,
         ("flow", flow_to_color(pred, scale)),
         ("ground truth", flow_to_color(shown_truth, scale)),
         (title, _error_heatmap(error, mask)),
@@ -178,9 +179,9 @@ def _compose(panels: list[tuple[str, np.ndarray]], titles: bool) -> Image.Image:
 def flow_figure(
     frames: Sequence[ArrayOrTensor],
     flow: ArrayOrTensor,
-    ground_truth: Optional[ArrayOrTensor] = None,
-    valid: Optional[ArrayOrTensor] = None,
-    max_magnitude: Optional[float] = None,
+    ground_truth: ArrayOrTensor | None = None,
+    valid: ArrayOrTensor | None = None,
+    max_magnitude: float | None = None,
     titles: bool = True,
 ) -> Image.Image:
     """Side-by-side panels: frame 1, frame 2, predicted flow and, with ground truth, its flow and error map.
@@ -209,9 +210,9 @@ def save_flow_figure(
     flow: ArrayOrTensor,
     path: PathLike,
     *,
-    ground_truth: Optional[ArrayOrTensor] = None,
-    valid: Optional[ArrayOrTensor] = None,
-    max_magnitude: Optional[float] = None,
+    ground_truth: ArrayOrTensor | None = None,
+    valid: ArrayOrTensor | None = None,
+    max_magnitude: float | None = None,
     titles: bool = True,
 ) -> Path:
     """Build :func:`flow_figure` and save it (format from the suffix, PNG if none), creating parent dirs."""

@@ -45,7 +45,7 @@ def save_comparison_gif(left: np.ndarray, right: np.ndarray, path: str | Path, f
     if left.shape != right.shape:
         raise ValueError(f"videos must have the same shape, got {left.shape} and {right.shape}")
     pairs = [Image.fromarray(np.concatenate([a, np.full((a.shape[0], MARGIN, 3), 255, np.uint8), b], axis=1))
-             for a, b in zip(left, right)]
+             for a, b in zip(left, right, strict=True)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pairs[0].save(path, save_all=True, append_images=pairs[1:], duration=round(1000 / fps), loop=0)
