@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .tasks.base import TaskModel
+from .tasks.flow import OpticalFlowConfig
+from .tasks.multimodal import MultimodalAutoencoderConfig
+from .tasks.point_cloud import PointCloudClassifierConfig
+from .tasks.text import TextConfig
+from .tasks.vision import ImageClassifierConfig
 
 
 class _TextExport(nn.Module):
@@ -53,26 +57,30 @@ class ExportSpec:
 
 def export_spec(model: TaskModel, batch_size: int = 2, sequence_length: int | None = None) -> ExportSpec:
     """What to trace for each task: a wrapper with plain tensor inputs, example inputs and dynamic axes."""
-    c: Any = model.config
-    if model.task in ("masked-lm", "text-classification"):
+    c = model.config  # each task's model holds its own config class, which says what to build
+    if isinstance(c, TextConfig):  # masked-lm, text-classification
         length = min(sequence_length or 16, c.max_position_embeddings)
         ids = torch.randint(6, c.vocab_size, (batch_size, length))
         seq = {0: "batch", 1: "sequence"}
         return ExportSpec(_TextExport(model), {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
                           ["logits"], {"input_ids": seq, "attention_mask": seq})
-    if model.task == "image-classification":
+    if isinstance(c, ImageClassifierConfig):
         size = c.image.position_grid or c.image.position.max_resolution
+        if size is None:  # validate() requires one of them (trainable and Fourier positions respectively)
+            raise ValueError("ImagePreprocessorConfig needs position_grid or position.max_resolution to size the input")
         if c.image.prep_type == "conv":
             size = tuple(4 * s for s in size)  # the stem downsamples by 4
         pixels = torch.randn(batch_size, c.image.in_channels, *size)
-        return ExportSpec(_SingleInputExport(model), {"pixel_values": pixels}, ["logits"], {"pixel_values": {0: "batch"}})
-    if model.task == "optical-flow":
+        return ExportSpec(_SingleInputExport(model), {"pixel_values": pixels}, ["logits"],
+                          {"pixel_values": {0: "batch"}})
+    if isinstance(c, OpticalFlowConfig):
         patches = torch.randn(batch_size, 2, 27, *c.train_size)
         return ExportSpec(_SingleInputExport(model), {"inputs": patches}, ["logits"], {"inputs": {0: "batch"}})
-    if model.task == "point-cloud-classification":
+    if isinstance(c, PointCloudClassifierConfig):
         points = torch.randn(batch_size, sequence_length or 64, 3)
-        return ExportSpec(_SingleInputExport(model), {"points": points}, ["logits"], {"points": {0: "batch", 1: "points"}})
-    if model.task == "multimodal-autoencoding":
+        return ExportSpec(_SingleInputExport(model), {"points": points}, ["logits"],
+                          {"points": {0: "batch", 1: "points"}})
+    if isinstance(c, MultimodalAutoencoderConfig):
         t, h, w = c.video_grid
         inputs = {"image": torch.rand(batch_size, t, 3, h, w), "audio": torch.randn(batch_size, c.num_audio_samples),
                   "label": torch.zeros(batch_size, c.num_labels),
@@ -93,7 +101,7 @@ def export_onnx(model: TaskModel, path: str | Path, batch_size: int = 2, sequenc
     spec = export_spec(model, batch_size, sequence_length)
     spec.module.eval()
     args = tuple(spec.inputs.values())
-    dims: dict[str, Any] = {}
+    dims: dict[str, object] = {}  # one Dim hint per axis name, shared by the inputs that name it
     shapes = tuple(
         {axis: dims.setdefault(name, torch.export.Dim.DYNAMIC) for axis, name in spec.dynamic[key].items()}
         if key in spec.dynamic else None
@@ -118,4 +126,4 @@ def verify_onnx(path: str | Path, spec: ExportSpec) -> float:
     with torch.no_grad():
         expected = spec.module(*spec.inputs.values())
     expected = expected if isinstance(expected, tuple) else (expected,)
-    return max(float(abs(g - e.numpy()).max()) for g, e in zip(got, expected))
+    return max(float(abs(g - e.numpy()).max()) for g, e in zip(got, expected, strict=True))

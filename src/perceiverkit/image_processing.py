@@ -20,11 +20,14 @@ if TYPE_CHECKING:
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
-ImageInput = Union["PIL.Image.Image", np.ndarray, torch.Tensor, str, os.PathLike]  # noqa: F821
+#: One image: a PIL image, an array or tensor of pixels, or a file path. PIL's class is named in a string
+#: because PIL is only imported when an image is loaded.
+ImageInput = Union["PIL.Image.Image", np.ndarray, torch.Tensor, str, "os.PathLike[str]"]
 
 
-def load_image(image: ImageInput) -> PIL.Image.Image:  # noqa: F821
-    """An RGB PIL image from a PIL image, a file path, an ``(H, W[, C])`` uint8 array or a ``(C, H, W)`` uint8 tensor."""
+def load_image(image: ImageInput) -> PIL.Image.Image:
+    """An RGB PIL image from a PIL image, a file path, an ``(H, W[, C])`` uint8 array or a ``(C, H, W)`` uint8
+    tensor."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, (str, os.PathLike)):
@@ -101,7 +104,7 @@ class ImageProcessor:
             pixels = (pixels - self.mean) / self.std
         return pixels.transpose(2, 0, 1)
 
-    def __call__(self, images: ImageInput | Sequence[ImageInput]) -> dict[str, torch.Tensor]:
+    def __call__(self, images: ImageInput | list[ImageInput] | tuple[ImageInput, ...]) -> dict[str, torch.Tensor]:
         batch = list(images) if isinstance(images, (list, tuple)) else [images]
         if not batch:
             raise ValueError("no images given")

@@ -75,13 +75,13 @@ def read_clip(path: str | Path, num_frames: int, image_size: int, sample_rate: i
         container.seek(0)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks = []
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
+        for audio_frame in container.decode(audio=0):
+            for out in resampler.resample(audio_frame):
                 chunks.append(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    first = int(round(start * sample_rate))
+    first = round(start * sample_rate)
     return Clip(np.stack(frames), audio[first:], fps, sample_rate)
 
 

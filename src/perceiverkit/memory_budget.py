@@ -76,8 +76,12 @@ def kept_for_backward(model: nn.Module, loss_fn: Callable[[nn.Module], Tensor], 
                            partition_fn=min_cut_rematerialization_partition)
     dynamo.reset()
     try:
+        compiled = torch.compile(model, backend=backend)
+        # A compiled module is an OptimizedModule, itself a module; torch.compile's stub promises only a callable.
+        if not isinstance(compiled, nn.Module):
+            raise TypeError(f"torch.compile returned a {type(compiled).__name__}, expected a module")
         with activation_memory_budget(budget):
-            loss_fn(torch.compile(model, backend=backend)).backward()
+            loss_fn(compiled).backward()
     finally:
         dynamo.reset()
     return sum(kept)

@@ -16,20 +16,20 @@ import numpy as np
 import torch
 
 from .tokenizer_rules import (
-    PaddingStrategy,
-    TruncationStrategy,
-    PaddingSide,
-    ReturnTensors,
-    IdSequence,
     BatchEncoding,
-    _positive_int,
-    _resolve_strategy,
-    _normalise_inputs,
-    _truncate,
-    _package,
-    _is_scalar,
+    IdSequence,
+    PaddingSide,
+    PaddingStrategy,
+    ReturnTensors,
+    TruncationStrategy,
     _checked_id,
     _id_list,
+    _is_scalar,
+    _normalise_inputs,
+    _package,
+    _positive_int,
+    _resolve_strategy,
+    _truncate,
 )
 
 __all__ = ["BatchEncoding", "ByteTokenizer"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, SupportsIndex, TypeVar, Union, cast
+from typing import Any, Literal, SupportsIndex, TypeVar, cast
 
 import numpy as np
 import torch
@@ -18,12 +18,14 @@ PaddingSide = Literal["right", "left"]
 ReturnTensors = Literal["pt", "np"]
 
 # Anything `decode` can read: plain ints, numpy arrays, torch tensors.
-IdSequence = Union[Sequence[int], np.ndarray, torch.Tensor]
+IdSequence = Sequence[int] | np.ndarray | torch.Tensor
+
 
 class BatchEncoding(dict[str, Any]):
     """Tokenizer output: a dict of model inputs that also allows attribute access.
 
-    Being a real ``dict`` lets callers write ``model(**encoding)``.
+    Being a real ``dict`` lets callers write ``model(**encoding)``. Values are typed ``Any`` because their kind
+    (tensors, arrays or lists) is chosen at run time by the tokenizer's ``return_tensors`` argument.
     """
 
     @property

@@ -9,6 +9,7 @@ word 1–2-grams. Id 0 is padding; a text becomes its words in order, then its w
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections.abc import Sequence
@@ -67,7 +68,7 @@ class WordHashTokenizer:
         words = self.words(text)
         if self.ngrams == 1:
             return words
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+        return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
     def term_id(self, term: str) -> int:
         """The id of one term: ``1 + crc32(utf-8 bytes) mod num_buckets``."""
