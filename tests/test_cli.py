@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import re
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 import transformers
 
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig
-from perceiverkit.cli import main
+from perceiverkit.cli import COMMANDS, main
+from perceiverkit.cli._errors import OPTIONAL_MODULES
 
 from .helpers import small_hf_config
 
@@ -58,3 +63,48 @@ def test_demo_runs(tmp_path, capsys):
     assert all("[MASK]" not in text for text in summary["fill_mask"]["filled"])
     for name in ("fashion-mnist-predictions.png", "middlebury-flow.png", "middlebury-flow-figure.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+# --- which errors are one line, which show their traceback ------------------------------------------------------
+
+def test_every_command_is_listed_with_its_help(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one line per command
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(name in out and command.HELP in out for name, command in COMMANDS.items())
+
+
+def test_a_bug_shows_its_traceback(monkeypatch):
+    def broken(args):
+        return len(3)  # a TypeError: a bug, not bad input
+
+    monkeypatch.setattr(COMMANDS["presets"], "run", broken)
+    with pytest.raises(TypeError):
+        main(["presets"])
+
+
+def test_a_value_error_from_outside_the_library_shows_its_traceback(monkeypatch):
+    monkeypatch.setattr(COMMANDS["presets"], "run", lambda args: int("three"))
+    with pytest.raises(ValueError, match="three"):
+        main(["presets"])
+
+
+def test_a_missing_optional_extra_is_one_line_naming_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails as if not installed
+    assert main(["bench", "--scale", "tiny", "--workloads", "mlm-infer"]) == 2
+    err = capsys.readouterr().err
+    assert err == ('perceiverkit bench: error: needs the optional extra bench (transformers is not installed): '
+                   'pip install "perceiverkit[bench]"\n')
+
+
+def test_each_optional_module_is_installed_by_its_extra():
+    """The table of the CLI against pyproject.toml, through the installed distributions that provide each module."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    providers = importlib.metadata.packages_distributions()
+    for module, extra in OPTIONAL_MODULES.items():
+        required = {re.split(r"[<>=\[ ]", requirement)[0].lower() for requirement in extras[extra]}
+        installed = {name.lower() for name in providers.get(module, [])}
+        assert not installed or installed & required, (module, extra, installed, required)
