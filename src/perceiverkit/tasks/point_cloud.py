@@ -8,7 +8,9 @@ since cross-attention does not care about input order. Building the model takes 
 2. the generic :class:`~perceiverkit.PerceiverEncoder`;
 3. a decoder — one learned query for the class logits (:func:`~perceiverkit.tasks.classification_decoder`).
 
-:class:`~perceiverkit.PerceiverIO` wires them together; the task model only adds the loss.
+:class:`~perceiverkit.PerceiverIO` wires them together; the task model only adds the loss. One
+:func:`~perceiverkit.tasks.registry.register_task` call at the end makes the task known to ``from_pretrained``,
+``perceiverkit train point-cloud`` (its Lightning module and data source are named there) and the rest.
 """
 
 from __future__ import annotations
