@@ -7,6 +7,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 
 from ..accel import FactoredInputs
@@ -141,12 +142,14 @@ class ImagePreprocessor(nn.Module):
         if cfg.prep_type == "pixels":
             x = images[:, ::t, :, ::s, ::s] if self.video else images[:, :, ::s, ::s]
             return x.movedim(-3, -1)
-        if self.video:  # per-frame convolution
-            b, time = images.shape[:2]
-            x = self.conv(images.flatten(0, 1))
-            x = x.reshape(b, time, *x.shape[1:])
-        else:
-            x = self.conv(images)
+        frames = images.flatten(0, 1) if self.video else images  # per-frame convolution
+        if cfg.prep_type == "conv1x1":
+            # Channels-last in, channels-last out: the channels-last features below are then a view, not a copy
+            # (and the 1×1 convolution itself runs faster on the CPU that way).
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        x = self.conv(frames)  # (B·T | B, C, H, W)
+        if self.video:
+            x = x.reshape(*images.shape[:2], *x.shape[1:])
         return x.movedim(-3, -1)
 
     def _patches(self, images: Tensor) -> Tensor:
