@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from perceiverkit import EncoderConfig, OpticalFlow, OpticalFlowConfig
+from perceiverkit.accel import set_attention_kernel
 from perceiverkit.benchmark import WORKLOADS, relative_error
 from perceiverkit.benchmark.runner import _build_transformers
 from perceiverkit.checkpoints import from_pretrained
-from perceiverkit.layers import set_attention_kernel
 
 INFERENCE = [name for name, w in WORKLOADS.items() if w.mode == "infer"]
 

@@ -68,21 +68,20 @@ def test_preset_has_the_published_size():
     assert ours.num_parameters() == 19_858_855 == sum(p.numel() for p in theirs.parameters())
 
 
-@pytest.mark.parametrize("factored", [True, False], ids=["factored", "projected"])
-def test_both_encoder_cross_attention_paths_match_transformers(save_hf, factored):
-    """Video and audio are attended to in their own bases (the label, masked, is projected), or everything is
-    projected as Transformers does; both give Transformers' outputs."""
-    from perceiverkit.layers.factored import FactoredInputs, SegmentedInputs
+def test_both_encoder_cross_attention_paths_match_transformers(save_hf, attention_path):
+    """Video and audio are attended to in their own bases (the label, masked, is projected) on the fast path, or
+    everything is projected as Transformers does on the reference path; both give Transformers' outputs."""
+    from perceiverkit.accel import FactoredInputs, SegmentedInputs, choose_path
 
     hf, directory = save_hf(transformers.PerceiverForMultimodalAutoencoding, _hf_config())
     ours = perceiverkit.from_pretrained(directory)
     block = ours.perceiver.encoder.cross_attention
-    block.factored_attention = factored
     inputs = _inputs()
     view = ours.perceiver.preprocess(inputs).encoder_inputs
     assert isinstance(view, SegmentedInputs)
     assert [type(s) for s in view.segments] == [FactoredInputs, FactoredInputs, torch.Tensor]  # audio, image, label
-    assert block.uses_factored_path(view, ours.perceiver.encoder.config.num_latents) == factored
+    path = choose_path(block, view, ours.perceiver.encoder.config.num_latents)
+    assert (path == "segmented") == (attention_path == "fast")
     points = {"image": torch.tensor([0, 5, 77, 127]), "audio": torch.tensor([1, 3, 7]), "label": None}
     with torch.no_grad():
         expected = hf(inputs=inputs, subsampled_output_points=points).logits

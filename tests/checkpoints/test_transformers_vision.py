@@ -44,11 +44,13 @@ def test_classifier_logits_match(save_hf, kind, variant):
     assert relative_error(got, expected) < 1e-4
 
 
-@pytest.mark.parametrize("factored", [True, False], ids=["factored", "projected"])
 @pytest.mark.parametrize("kind", sorted(CLASSIFIERS) + ["flow"])
-def test_both_encoder_cross_attention_paths_match_transformers(save_hf, kind, factored):
-    """The encoder attends to [features, positions] in their basis space (layers/factored.py) or projects them
-    as Transformers does; both give Transformers' outputs, for every image preprocessor and for flow."""
+def test_both_encoder_cross_attention_paths_match_transformers(save_hf, kind, attention_path):
+    """The encoder attends to [features, positions] in their basis space (accel/factored.py, on the fast path) or
+    projects them as Transformers does (the reference path); both give Transformers' outputs, for every image
+    preprocessor and for flow."""
+    from perceiverkit.accel import choose_path
+
     if kind == "flow":
         hf, directory = save_hf(T.PerceiverForOpticalFlow, small_hf_config(train_size=[12, 16]))
         inputs = dict(inputs=torch.randn(2, 2, 27, 12, 16))
@@ -57,9 +59,9 @@ def test_both_encoder_cross_attention_paths_match_transformers(save_hf, kind, fa
         inputs = dict(pixel_values=torch.randn(2, 3, 32 if kind == "conv" else 16, 32 if kind == "conv" else 16))
     ours = perceiverkit.from_pretrained(directory)
     block = ours.perceiver.encoder.cross_attention
-    block.factored_attention = factored
     pre = ours.perceiver.preprocess(next(iter(inputs.values())))
-    assert block.uses_factored_path(pre.encoder_inputs, ours.perceiver.encoder.config.num_latents) == factored
+    path = choose_path(block, pre.encoder_inputs, ours.perceiver.encoder.config.num_latents)
+    assert (path == "factored") == (attention_path == "fast")
     with torch.no_grad():
         expected, got = hf(**inputs).logits, ours(**inputs).logits
     assert relative_error(got, expected) < 1e-4
