@@ -114,7 +114,7 @@ def test_gradients_match_unchunked(checkpoint_chunks, masked):
     for t in (q, k, v):
         t.grad = None
     attend_chunked(q, sliced(k, v), N, 5, mask, checkpoint_chunks=checkpoint_chunks).backward(grad_out)
-    for t, want in zip((q, k, v), expected):
+    for t, want in zip((q, k, v), expected, strict=True):
         torch.testing.assert_close(t.grad, want, rtol=1e-5, atol=1e-5)
 
 
@@ -142,7 +142,7 @@ def test_dropout_masks_are_redrawn_identically_when_recomputing():
         grads.append([t.grad.clone() for t in (q, k, v)])
         for t in (q, k, v):
             t.grad = None
-    for got, want in zip(*grads):
+    for got, want in zip(*grads, strict=True):
         torch.testing.assert_close(got, want)
 
 
@@ -188,7 +188,7 @@ def test_block_outputs_and_gradients_match_unchunked(chunk_size, masked):
         return out.detach(), queries.grad.clone(), inputs.grad.clone(), grads
 
     full, chunked = run(None), run(chunk_size)
-    for got, want in zip(chunked[:3], full[:3]):
+    for got, want in zip(chunked[:3], full[:3], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert chunked[3].keys() == full[3].keys()
     for name in full[3]:
@@ -319,7 +319,7 @@ def test_encoder_latents_and_gradients_unchanged():
         results.append((latents.detach(), [p.grad.clone() for p in encoder.parameters()]))
     assert encoder.input_chunk_size == 5
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
-    for got, want in zip(results[1][1], results[0][1]):
+    for got, want in zip(results[1][1], results[0][1], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -357,7 +357,7 @@ def test_task_model_outputs_loss_and_gradients_unchanged(mlm):
     for logits, loss, grads in runs[1:]:
         torch.testing.assert_close(logits, runs[0][0], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(loss, runs[0][1], rtol=1e-5, atol=1e-5)
-        for got, want in zip(grads, runs[0][2]):
+        for got, want in zip(grads, runs[0][2], strict=True):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 

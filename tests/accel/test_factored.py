@@ -30,7 +30,7 @@ from .block import AccelBlock
 def make_inputs(batch=2, length=11, raw=3, features=16, positions=20, mapped=True, shared=True, seed=0,
                 dtype=torch.float64, offset=0.0, constant=0):
     gen = torch.Generator().manual_seed(seed)
-    randn = lambda *shape: torch.randn(*shape, generator=gen, dtype=dtype)  # noqa: E731
+    randn = lambda *shape: torch.randn(*shape, generator=gen, dtype=dtype)
     pos = randn(1 if shared else batch, length, positions)
     const = randn(constant) + 1.0 if constant else None  # a learned padding vector, off-centre
     if mapped:
@@ -67,7 +67,8 @@ def test_basis_times_mixing_is_layer_norm_then_linear(mapped, shared, affine, co
 
 def test_zero_padding_to_an_aligned_width_changes_no_product():
     inputs = make_inputs()
-    norm, linear = randomise(nn.LayerNorm(inputs.shape[2], dtype=torch.float64)), nn.Linear(inputs.shape[2], 9, dtype=torch.float64)
+    norm = randomise(nn.LayerNorm(inputs.shape[2], dtype=torch.float64))
+    linear = nn.Linear(inputs.shape[2], 9, dtype=torch.float64)
     width = inputs.basis_width + 5
     basis, mixing = layer_norm_basis(inputs, norm.eps, width), layer_norm_linear_mixing(inputs, norm, linear, width)
     assert basis.shape[-1] == mixing.shape[0] == width
@@ -131,7 +132,7 @@ def test_block_with_a_padded_basis_matches_the_projected_path(monkeypatch, chunk
     (out, grads), (ref, ref_grads) = run(True), run(False)
     assert widths and set(widths) == {inputs.basis_width} and inputs.basis_width % 8
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
-    for got, want in zip(grads, ref_grads):
+    for got, want in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
@@ -164,7 +165,7 @@ def written_out_block_attention(block: AccelBlock, queries, x, mask=None):
     heads, qk = att.num_heads, att.qk_channels
     q = att.q_proj(block.block.norm_q(queries))
     k, v = att.kv_proj(block.block.norm_kv(x)).split([qk, att.v_channels], dim=-1)
-    split = lambda t: t.unflatten(-1, (heads, -1)).transpose(1, 2)  # noqa: E731
+    split = lambda t: t.unflatten(-1, (heads, -1)).transpose(1, 2)
     scores = split(q) @ split(k).transpose(-1, -2) / math.sqrt(qk // heads)
     if mask is not None:
         scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
@@ -224,7 +225,7 @@ def test_chunked_factored_attention_matches_and_has_the_same_gradients(chunk):
     out, grads = run(True, chunk)
     ref, ref_grads = run(False, None)
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
-    for got, want in zip(grads, ref_grads):
+    for got, want in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 

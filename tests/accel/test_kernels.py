@@ -77,7 +77,7 @@ def test_explicit_blocks_match_the_reference_with_masks_and_gradients(monkeypatc
         out, _ = fn(q, k, v, mask)
         (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
         results[name] = (out, q.grad, k.grad, v.grad)
-    for reference, explicit in zip(results["reference"], results["explicit"]):
+    for reference, explicit in zip(results["reference"], results["explicit"], strict=True):
         torch.testing.assert_close(explicit, reference, rtol=1e-5, atol=1e-6)
     assert torch.all(results["explicit"][0][1, :, 2] == 0)
 

@@ -64,7 +64,7 @@ def test_block_attends_to_each_segment_in_its_own_basis_with_one_softmax(heads, 
 
     (out, grads), (ref, ref_grads) = run(True), run(False)
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
-    for got, want in zip(grads, ref_grads):
+    for got, want in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
 
 
@@ -100,7 +100,7 @@ def test_segments_are_attended_in_query_blocks_within_the_score_budget(monkeypat
     blocked, blocked_grads = run()
     assert calls == [2, 2, 1]
     torch.testing.assert_close(blocked, whole, rtol=1e-12, atol=1e-12)
-    for got, want in zip(blocked_grads, whole_grads):
+    for got, want in zip(blocked_grads, whole_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
@@ -111,7 +111,7 @@ def test_segments_are_projected_when_weights_are_asked_for_or_inputs_are_chunked
     x = segmented.materialize()
     expected, expected_weights = block(queries, x, need_weights=True)
     assert not block.uses_factored_path(segmented, 5, need_weights=True)
-    out, weights = block(queries, segmented, need_weights=True)
+    _out, weights = block(queries, segmented, need_weights=True)
     torch.testing.assert_close(weights, expected_weights, rtol=0, atol=0)
     block.input_chunk_size = 5
     assert not block.uses_factored_path(segmented, 5)

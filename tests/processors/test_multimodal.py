@@ -43,6 +43,6 @@ def test_unmasked_modalities_keep_their_factored_view_with_the_padding_as_consta
 def test_randomly_masked_modalities_are_plain_segments_in_training():
     preprocessor = _preprocessor({"label": 1.0, "image": 0.5}).train()
     pre = preprocessor(_inputs())
-    audio, image, label = pre.encoder_inputs.segments
+    audio, image, _label = pre.encoder_inputs.segments
     assert isinstance(audio, FactoredInputs) and not isinstance(image, FactoredInputs)
     torch.testing.assert_close(pre.encoder_inputs.materialize(), pre.inputs, rtol=0, atol=0)

@@ -81,7 +81,9 @@ class SelfAttentionBlock(nn.Module):
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = MLP(dim, widening_factor, activation)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
-        attended, weights = self.attention(self.norm(x), mask=mask, need_weights=need_weights)
+    def forward(self, x: Tensor, mask: Tensor | None = None, need_weights: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        """``x`` ``(B, N, dim)``; ``mask`` ``(B, N)`` marks the valid positions (``True`` = attend)."""
+        attended, weights = self.attention(self.norm(x), mask=mask, need_weights=need_weights)  # (B, N, dim)
         x = x + attended
         return x + self.mlp(self.norm_mlp(x)), weights
