@@ -4,6 +4,7 @@ the run with an install hint instead of silently skipping part of the suite."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +22,16 @@ if _missing:
 import torch  # noqa: E402
 
 from .helpers import randomize_  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, give each worker its share of the cores: with every worker running as many threads as
+    there are cores, threads wait on each other and small tests get many times slower."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = max(1, len(os.sched_getaffinity(0)) // int(workers))
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # and for the training runs tests start in subprocesses
 
 
 @pytest.fixture
