@@ -3,9 +3,9 @@
 Cost is linear in the number of inputs ``N`` (one ``num_latents × N`` cross-attention) and independent of it
 for the self-attention stack, whose weights are shared across the ``num_blocks`` repetitions.
 
-The cross-attention goes through :func:`perceiverkit.accel.cross_attend`, the one place where the encoder may
-leave the reference path (inputs kept factored, several modalities, chunked inputs); everything else is the
-reference blocks of :mod:`perceiverkit.layers`.
+The cross-attention block may leave the reference path (inputs kept factored, several modalities, chunked
+inputs) through the one dispatch that :mod:`perceiverkit.accel.cross_attention` installs into it; everything else
+is the reference blocks of :mod:`perceiverkit.layers`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .accel import InputView, check_chunk_size, cross_attend
+from .accel import InputView, check_chunk_size
 from .config import EncoderConfig
 from .layers.blocks import CrossAttentionBlock, SelfAttentionBlock
 
@@ -126,8 +126,8 @@ class PerceiverEncoder(nn.Module):
                 f"encoder expects inputs of shape (batch, index, {self.input_channels}), got {tuple(inputs.shape)}"
             )
         latents = self.latents.to(inputs.dtype).expand(inputs.shape[0], -1, -1)
-        latents, cross_weights = cross_attend(self.cross_attention, latents, inputs, mask, output_attentions,
-                                              self._input_chunk_size)  # (B, num_latents, d_latents)
+        latents, cross_weights = self.cross_attention(latents, inputs, mask, output_attentions,
+                                                      self._input_chunk_size)  # (B, num_latents, d_latents)
         stream_dtype = latents.dtype
         if self.half_precision_latents and torch.is_autocast_enabled(latents.device.type):
             latents = latents.to(torch.get_autocast_dtype(latents.device.type))

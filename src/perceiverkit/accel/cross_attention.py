@@ -1,7 +1,8 @@
 """The one place where the encoder's cross-attention leaves the reference path.
 
-:func:`cross_attend` is what the encoder calls instead of ``block(queries, inputs, mask, need_weights)``;
-:func:`choose_path` says which path it takes, each under the condition stated in its module:
+:func:`fast_cross_attention` is installed into :class:`~perceiverkit.layers.blocks.CrossAttentionBlock` on import
+(so it runs inside the block's own call, where module hooks such as FSDP's see it); :func:`choose_path` says
+which path it takes, each under the condition stated in its module:
 
 - ``segmented`` (:mod:`.segmented`): inputs given as :class:`SegmentedInputs`, no weights asked for, no chunk
   size set, and some segment cheaper in its basis;
@@ -20,7 +21,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from ..layers.blocks import CrossAttentionBlock
+from ..layers.blocks import CrossAttentionBlock, install_cross_attention_path
 from .chunked import chunked_cross_attention
 from .factored import FactoredInputs, factored_cross_attention
 from .segmented import SegmentedInputs, cheaper_in_basis, segmented_cross_attention
@@ -52,15 +53,15 @@ def choose_path(block: CrossAttentionBlock, inputs: Tensor | InputView, num_quer
     return "reference"
 
 
-def cross_attend(
+def fast_cross_attention(
     block: CrossAttentionBlock,
     queries: Tensor,
     inputs: Tensor | InputView,
     mask: Tensor | None = None,
     need_weights: bool = False,
     chunk_size: int | None = None,
-) -> tuple[Tensor, Tensor | None]:
-    """``block(queries, as_tensor(inputs), mask, need_weights)`` by the path :func:`choose_path` picks.
+) -> tuple[Tensor, Tensor | None] | None:
+    """The block's result by the path :func:`choose_path` picks, or ``None`` where that is the reference.
 
     Queries ``(B, M, q_dim)``, inputs ``(B, N, kv_dim)`` (or a view of them), ``mask`` ``(B, N)``; returns the
     block's output ``(B, M, q_dim)`` and, if requested, the attention weights ``(B, H, M, N)``.
@@ -78,5 +79,21 @@ def cross_attend(
         attended = chunked_cross_attention(block.attention, block.norm_q(queries), as_tensor(inputs), chunk_size,
                                            mask, input_transform=block.norm_kv)
     else:
-        return block(queries, as_tensor(inputs), mask, need_weights)
+        return None
     return block.residual_and_mlp(queries, attended), weights
+
+
+install_cross_attention_path(fast_cross_attention)
+
+
+def cross_attend(
+    block: CrossAttentionBlock,
+    queries: Tensor,
+    inputs: Tensor | InputView,
+    mask: Tensor | None = None,
+    need_weights: bool = False,
+    chunk_size: int | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """``block(queries, inputs, mask, need_weights, chunk_size)``: the block's result by whichever path
+    :func:`choose_path` picks (the reference concatenates a view into the tensor it stands for)."""
+    return block(queries, inputs, mask, need_weights, chunk_size)

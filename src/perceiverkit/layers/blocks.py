@@ -7,18 +7,47 @@ their queries are only positions and carry no content worth keeping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
+import torch
 from torch import Tensor, nn
 
 from .attention import MultiHeadAttention
 from .mlp import MLP
 
 
+class InputsView(Protocol):
+    """Something that stands for ``(B, N, kv_dim)`` inputs without being that tensor yet (the factored and
+    segmented views of :mod:`perceiverkit.accel`)."""
+
+    @property
+    def shape(self) -> torch.Size: ...
+
+    def materialize(self) -> Tensor: ...
+
+
+#: ``(block, queries, inputs, mask, need_weights, input_chunk_size)`` → the block's result by a faster path, or
+#: ``None`` where the reference applies. See :func:`install_cross_attention_path`.
+CrossAttentionPath = Callable[["CrossAttentionBlock", Tensor, "Tensor | InputsView", "Tensor | None", bool,
+                               "int | None"], "tuple[Tensor, Tensor | None] | None"]
+_installed_path: CrossAttentionPath | None = None
+
+
+def install_cross_attention_path(path: CrossAttentionPath | None) -> None:
+    """Let :meth:`CrossAttentionBlock.forward` try ``path`` first (``None``: always the reference).
+    :mod:`perceiverkit.accel.cross_attention` installs its dispatch here on import. The dispatch runs inside the
+    block's own call, so module hooks (FSDP gathering the block's sharded weights) see every path."""
+    global _installed_path
+    _installed_path = path
+
+
 class CrossAttentionBlock(nn.Module):
     """Queries ``(B, M, q_dim)`` attend to inputs ``(B, N, kv_dim)``; output has the queries' shape.
 
     The encoder's cross-attention can also take faster paths to the same result (inputs kept factored, chunked
-    inputs, several modalities): :func:`perceiverkit.accel.cross_attend` computes the attention its own way and
-    finishes with :meth:`residual_and_mlp`, the same second half as :meth:`forward`.
+    inputs, several modalities): the dispatch installed by :mod:`perceiverkit.accel.cross_attention` computes the
+    attention its own way and finishes with :meth:`residual_and_mlp`, the same second half as the reference.
     """
 
     def __init__(
@@ -46,11 +75,19 @@ class CrossAttentionBlock(nn.Module):
     def forward(
         self,
         queries: Tensor,
-        inputs: Tensor,
+        inputs: Tensor | InputsView,
         mask: Tensor | None = None,
         need_weights: bool = False,
+        input_chunk_size: int | None = None,
     ) -> tuple[Tensor, Tensor | None]:
-        """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``."""
+        """``mask`` marks the valid inputs (``True`` = attend), shape ``(B, N)``. ``input_chunk_size`` lets a
+        fast path attend to that many inputs at a time; the reference attends to all at once."""
+        if _installed_path is not None:
+            fast = _installed_path(self, queries, inputs, mask, need_weights, input_chunk_size)
+            if fast is not None:
+                return fast
+        if not isinstance(inputs, Tensor):
+            inputs = inputs.materialize()  # (B, N, kv_dim)
         attended, weights = self.attention(self.norm_q(queries), self.norm_kv(inputs), mask, need_weights)
         return self.residual_and_mlp(queries, attended), weights  # (B, M, q_dim)
 
