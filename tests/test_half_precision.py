@@ -124,7 +124,6 @@ def test_half_precision_latents_change_nothing_without_autocast():
     assert torch.equal(before, after)
 
 
-@pytest.mark.slow  # a whole-model compile
 def test_half_precision_latents_compile_without_graph_breaks():
     case, inputs, _, ours = _mlm_train_models()
     ours.perceiver.encoder.half_precision_latents = True

@@ -33,7 +33,6 @@ def test_the_context_sets_and_restores_pytorchs_setting():
         assert functorch_config.activation_memory_budget == default
 
 
-@pytest.mark.slow  # compiles a training step twice
 def test_a_budget_keeps_fewer_activations_and_the_same_gradients():
     torch.manual_seed(0)
     blocks = [SelfAttentionBlock(dim=64, qk_channels=64, v_channels=64, num_heads=4) for _ in range(3)]

@@ -47,7 +47,6 @@ def tiny_run(tmp_path_factory):
 
 # --- the suite against the oracle -------------------------------------------------------------------------------
 
-@pytest.mark.slow  # every workload at tiny scale, ours and Transformers': about 40 s
 def test_every_workload_runs_and_agrees_with_transformers(tiny_run):
     report, _ = tiny_run
     assert [r.workload for r in report.results] == list(WORKLOADS)
@@ -62,7 +61,6 @@ def test_every_workload_runs_and_agrees_with_transformers(tiny_run):
         assert r.speedup == pytest.approx(r.transformers.median_ms / r.ours.median_ms)
 
 
-@pytest.mark.slow
 def test_flops_show_the_extra_work_of_transformers_and_equal_work_elsewhere(tiny_run):
     results = {r.workload: r for r in tiny_run[0].results}
     train = results["mlm-train"]
@@ -111,7 +109,6 @@ ENVIRONMENT_FIELDS = {"device", "device_name", "threads", "omp_num_threads", "dt
                       "perceiverkit", "python", "date", "matmul_peak_tflops", "matmul_size", "memory_method"}
 
 
-@pytest.mark.slow
 def test_json_has_the_documented_fields(tiny_run):
     _, out = tiny_run
     data = json.loads((out / "bench.json").read_text(encoding="utf-8"))
@@ -129,7 +126,6 @@ def test_json_has_the_documented_fields(tiny_run):
     assert load_report(out).to_dict() == data  # and it reads back
 
 
-@pytest.mark.slow
 def test_markdown_has_a_header_and_one_row_per_workload(tiny_run):
     report, out = tiny_run
     text = (out / "bench.md").read_text(encoding="utf-8")

@@ -6,12 +6,9 @@ import importlib.util
 import re
 from pathlib import Path
 
-import pytest
-
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "factored_attention.py"
 
 
-@pytest.mark.slow  # times both paths at benchmark sizes
 def test_script_reports_agreeing_paths_and_the_flop_saving(capsys):
     spec = importlib.util.spec_from_file_location("factored_attention", SCRIPT)
     module = importlib.util.module_from_spec(spec)

@@ -10,11 +10,9 @@ import pytest
 from perceiverkit.train import load_train_config, train
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
-FAST = {"digits", "wordnet"}  # one image and one text config stay in `make test`; the rest build bigger models
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem, marks=() if p.stem in FAST else pytest.mark.slow)
-                                  for p in CONFIGS])
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_trains_two_steps(tmp_path, path):
     overrides = [f"output_dir={tmp_path / 'run'}", "trainer.max_steps=2", "trainer.max_epochs=-1",
                  "trainer.val_check_interval=2", "trainer.check_val_every_n_epoch=null", "trainer.limit_val_batches=1",
