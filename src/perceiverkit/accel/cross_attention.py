@@ -25,7 +25,7 @@ from ..layers.blocks import CrossAttentionBlock, install_cross_attention_path
 from .chunked import chunked_cross_attention
 from .factored import FactoredInputs, factored_cross_attention
 from .segmented import SegmentedInputs, cheaper_in_basis, segmented_cross_attention
-from .switch import fast_paths_enabled
+from .switch import fast_paths_enabled, on_switch
 
 #: A faster view of ``(B, N, C)`` inputs that a preprocessor may give besides (or instead of) the tensor itself.
 InputView = FactoredInputs | SegmentedInputs
@@ -83,7 +83,7 @@ def fast_cross_attention(
     return block.residual_and_mlp(queries, attended), weights
 
 
-install_cross_attention_path(fast_cross_attention)
+on_switch(lambda enabled: install_cross_attention_path(fast_cross_attention if enabled else None))
 
 
 def cross_attend(

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.attention import MultiHeadAttention, attend, install_attention_kernel, softmax_mask
-from .switch import fast_paths_enabled
+from .switch import fast_paths_enabled, on_switch
 
 #: Widest head the fused flash / cuDNN kernels take; wider heads use the explicit path on CUDA.
 FUSED_MAX_HEAD_WIDTH = 256
@@ -122,4 +122,4 @@ def set_attention_kernel(model: nn.Module, kernel: AttentionKernel, self_attenti
     return len(modules)
 
 
-install_attention_kernel(module_attend)
+on_switch(lambda enabled: install_attention_kernel(module_attend if enabled else None))

@@ -8,10 +8,19 @@ built, so it applies to models that already exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _enabled = True
+#: Called with the new setting whenever it changes: each installs its path into ``layers/`` (on) or removes it
+#: (off), so that the reference path runs no code of this package at all.
+_installers: list[Callable[[bool], None]] = []
+
+
+def on_switch(install: Callable[[bool], None]) -> None:
+    """Register ``install(enabled)`` to follow the switch, and call it once with the current setting."""
+    _installers.append(install)
+    install(_enabled)
 
 
 def use_fast_paths(enabled: bool) -> None:
@@ -20,6 +29,8 @@ def use_fast_paths(enabled: bool) -> None:
     if not isinstance(enabled, bool):
         raise TypeError(f"use_fast_paths expects True or False, got {enabled!r}")
     _enabled = enabled
+    for install in _installers:
+        install(enabled)
 
 
 def fast_paths_enabled() -> bool:

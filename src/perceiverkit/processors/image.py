@@ -172,7 +172,7 @@ class ImagePreprocessor(nn.Module):
     def forward(self, images: Tensor, interpolate_pos_encoding: bool = False) -> Preprocessed:
         features = self.features(images)
         pre = self.positions(features, interpolate=interpolate_pos_encoding)
-        linear_of = self._raw_and_map(images)
+        linear_of = self._raw_and_map(images) if isinstance(pre.view, FactoredInputs) else None
         if isinstance(pre.view, FactoredInputs) and linear_of is not None:
             raw, weight, bias = linear_of
             if raw.shape[-1] < features.shape[-1]:  # the map only pays off when it widens

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..accel import FactoredInputs
+from ..accel import FactoredInputs, fast_paths_enabled
 from ..config import PositionEncodingConfig
 from ..layers.position import FourierPositionEncoding, TrainablePositionEncoding
 from .base import Preprocessed
@@ -116,6 +116,9 @@ class GridPositions(nn.Module):
         pos = self.positions(batch, grid, interpolate, flat)
         if self.mode == "add":
             return Preprocessed(inputs=flat + pos, index_dims=tuple(grid), inputs_without_pos=flat)
+        if not fast_paths_enabled():  # the reference: [features, positions] as one (B, N, C + P) array
+            inputs = torch.cat([flat, pos.expand(batch, -1, -1)], dim=-1)
+            return Preprocessed(inputs=inputs, index_dims=tuple(grid), inputs_without_pos=flat)
         # Positions are the same for every example: keep one copy, in a factored view of [flat, pos] that the
         # encoder can attend to without concatenating (perceiverkit.accel.factored); the concatenation is formed
         # only if something reads `inputs`.
