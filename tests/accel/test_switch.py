@@ -75,3 +75,38 @@ def test_layers_import_nothing_above_themselves():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 assert not any(n.startswith("perceiverkit") for n in names), (path.name, names)
+
+
+@pytest.mark.parametrize("name", INFERENCE)
+def test_reference_path_runs_no_accel_code(name):
+    """With fast paths off, no function of perceiverkit/accel/ runs in a forward pass but the read of the switch
+    itself (the switch removes every installed path from layers/), while the default run goes through accel/."""
+    import sys
+
+    import perceiverkit.accel as accel
+
+    accel_dir = str(Path(accel.__file__).parent)
+    case = WORKLOADS[name].case("tiny", None)
+    inputs = case.make_inputs(torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        _build_transformers(case, 0, Path(tmp))
+        ours = from_pretrained(tmp).eval()
+
+    def accel_calls() -> set[str]:
+        called: set[str] = set()
+
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code.co_filename.startswith(accel_dir):
+                called.add(frame.f_code.co_qualname)
+
+        sys.setprofile(profile)
+        try:
+            with torch.no_grad():
+                case.run_ours(ours, inputs, ours.config)
+        finally:
+            sys.setprofile(None)
+        return called
+
+    assert accel_calls(), "the default run should take the fast paths' dispatch"
+    with reference_path():
+        assert accel_calls() <= {"fast_paths_enabled"}

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from ..accel import FactoredInputs, SegmentedInputs
+from ..accel import FactoredInputs, SegmentedInputs, fast_paths_enabled
 from .base import Preprocessed
 
 
@@ -102,6 +102,9 @@ class MultimodalPreprocessor(nn.Module):
                 x = pre.inputs
                 segments.append(self._mask(name, torch.cat([x, padding.expand(x.shape[0], x.shape[1], -1)], dim=-1)))
             sizes[name] = view.shape[1]
+        if not fast_paths_enabled():  # the reference: the modalities concatenated into one (B, N, C) array
+            inputs = torch.cat([s if isinstance(s, Tensor) else s.materialize() for s in segments], dim=1)
+            return Preprocessed(inputs=inputs, index_dims=(inputs.shape[1],), modality_sizes=sizes)
         segmented = SegmentedInputs(tuple(segments))
         return Preprocessed.from_view(segmented, (segmented.shape[1],), modality_sizes=sizes)
 
