@@ -52,7 +52,9 @@ class PerceiverEncoder(nn.Module):
         cross_qk = config.qk_channels or (input_channels if config.cross_attention_shape_for_attention == "kv" else d)
         self_qk = config.qk_channels or d
         cross_v, self_v = config.v_channels or cross_qk, config.v_channels or self_qk
-        _check_heads("encoder cross-attention", config.num_cross_attention_heads, qk_channels=cross_qk, v_channels=cross_v)
+        _check_heads(
+            "encoder cross-attention", config.num_cross_attention_heads, qk_channels=cross_qk, v_channels=cross_v
+        )
         _check_heads("encoder self-attention", config.num_self_attention_heads, qk_channels=self_qk, v_channels=self_v)
         self.latents = nn.Parameter(torch.randn(config.num_latents, d) * 0.02)
         self.cross_attention = CrossAttentionBlock(

@@ -60,7 +60,9 @@ def _check_finite(inputs: Any, name: str = "inputs") -> None:
     elif isinstance(inputs, Tensor) and inputs.dtype.is_floating_point:
         if torch.compiler.is_compiling():
             # bool(tensor) cannot be traced: assert inside the graph instead (raises when the graph runs)
-            torch._assert_async(torch.isfinite(inputs).all(), f"{name} contain NaN or infinite values; expected finite numbers")
+            torch._assert_async(
+                torch.isfinite(inputs).all(), f"{name} contain NaN or infinite values; expected finite numbers"
+            )
         elif not bool(torch.isfinite(inputs).all()):
             bad = int((~torch.isfinite(inputs)).sum())
             raise ValueError(f"{name} contain {bad} NaN or infinite value(s); expected finite numbers")
@@ -130,7 +132,7 @@ class PerceiverIO(nn.Module):
         self.encoder.input_chunk_size = n
         return self
 
-    def preprocess(self, inputs: Tensor, **kwargs: Any) -> Preprocessed:
+    def preprocess(self, inputs: Tensor | Mapping[str, Tensor], **kwargs: Any) -> Preprocessed:
         """Run the preprocessor; ``kwargs`` go to it (e.g. ``interpolate_pos_encoding`` for images)."""
         if self.preprocessor is not None:
             return self.preprocessor(inputs, **kwargs)
@@ -141,7 +143,7 @@ class PerceiverIO(nn.Module):
 
     def encode(
         self,
-        inputs: Tensor,
+        inputs: Tensor | Mapping[str, Tensor],
         attention_mask: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,

@@ -21,7 +21,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from ..layers.blocks import CrossAttentionBlock, install_cross_attention_path
+from ..layers.blocks import CrossAttentionBlock, InputsView, install_cross_attention_path
 from .chunked import chunked_cross_attention
 from .factored import FactoredInputs, factored_cross_attention
 from .segmented import SegmentedInputs, cheaper_in_basis, segmented_cross_attention
@@ -56,7 +56,7 @@ def choose_path(block: CrossAttentionBlock, inputs: Tensor | InputView, num_quer
 def fast_cross_attention(
     block: CrossAttentionBlock,
     queries: Tensor,
-    inputs: Tensor | InputView,
+    inputs: Tensor | InputsView,
     mask: Tensor | None = None,
     need_weights: bool = False,
     chunk_size: int | None = None,
@@ -66,6 +66,8 @@ def fast_cross_attention(
     Queries ``(B, M, q_dim)``, inputs ``(B, N, kv_dim)`` (or a view of them), ``mask`` ``(B, N)``; returns the
     block's output ``(B, M, q_dim)`` and, if requested, the attention weights ``(B, H, M, N)``.
     """
+    if not isinstance(inputs, (Tensor, FactoredInputs, SegmentedInputs)):
+        return None  # a view from outside this package: the reference materializes it
     path = choose_path(block, inputs, queries.shape[1], need_weights, chunk_size)
     weights: Tensor | None = None
     if path == "segmented":

@@ -88,20 +88,26 @@ class CrossAttentionDecoder(nn.Module):
 
     def forward(self, queries: Tensor, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
         """Decode ``queries`` ``(B, Q, query_channels)`` against ``latents``; returns ``(B, Q, out_channels)``."""
+        return DecoderOutput(*self._decode(queries, latents, output_attentions))
+
+    def _decode(
+        self, queries: Tensor, latents: Tensor, output_attentions: bool
+    ) -> tuple[Tensor, tuple[Tensor, ...] | None]:
+        # Returns the plain tensor (not a DecoderOutput, whose output may be a dict) so subclasses can reshape it.
         if queries.shape[-1] != self.config.query_channels:
             raise ValueError(
                 f"decoder expects queries with {self.config.query_channels} channels, got {tuple(queries.shape)}"
             )
         out, weights = self.cross_attention(queries.to(latents.dtype), latents, need_weights=output_attentions)
-        return DecoderOutput(self.final_projection(out), (weights,) if weights is not None else None)
+        return self.final_projection(out), (weights,) if weights is not None else None  # (B, Q, out_channels)
 
 
 class ClassificationDecoder(CrossAttentionDecoder):
     """A single learned query decodes one logit vector per example: output ``(B, num_classes)``."""
 
     def forward(self, queries: Tensor, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
-        decoded = super().forward(queries, latents, output_attentions)
-        return DecoderOutput(decoded.output[:, 0, :], decoded.cross_attentions)
+        output, weights = self._decode(queries, latents, output_attentions)
+        return DecoderOutput(output[:, 0, :], weights)
 
 
 class ProjectionDecoder(nn.Module):
@@ -150,5 +156,5 @@ class InputQueryDecoder(CrossAttentionDecoder):
         return pre.inputs if points is None else gather_points(pre.inputs, points)
 
     def forward(self, queries: Tensor, latents: Tensor, output_attentions: bool = False) -> DecoderOutput:
-        decoded = super().forward(queries, latents, output_attentions)
-        return DecoderOutput(decoded.output / self.rescale_factor, decoded.cross_attentions)
+        output, weights = self._decode(queries, latents, output_attentions)
+        return DecoderOutput(output / self.rescale_factor, weights)

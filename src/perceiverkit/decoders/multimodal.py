@@ -58,6 +58,8 @@ class MultimodalDecoder(nn.Module):
                              f"{config.query_channels}")
         self.names = sorted(queries)
         self.queries = nn.ModuleDict(queries)
+        # Plain ints: a ModuleDict's items are typed as any Module, and the grids are fixed at construction.
+        self.points_per_modality = {name: q.num_points for name, q in queries.items()}
         self.padding = nn.ParameterDict(
             {name: nn.Parameter(torch.randn(1, width - q.num_channels) * 0.02) for name, q in queries.items()}
         )
@@ -75,7 +77,7 @@ class MultimodalDecoder(nn.Module):
         device = pre.device
         empty = torch.empty(0, dtype=torch.long, device=device)
         for name in self.names:
-            for chunk in torch.arange(self.queries[name].num_points, device=device).split(chunk_size):
+            for chunk in torch.arange(self.points_per_modality[name], device=device).split(chunk_size):
                 yield {other: chunk if other == name else empty for other in self.names}
 
     def build_queries(
@@ -90,7 +92,7 @@ class MultimodalDecoder(nn.Module):
             if selected is not None and selected.numel() == 0:
                 continue
             builder = self.queries[name]
-            check_points(selected, builder.num_points)
+            check_points(selected, self.points_per_modality[name])
             q = builder(pre.batch_size, selected, device=device, dtype=dtype)
             pad = self.padding[name].to(q.dtype).expand(q.shape[0], q.shape[1], -1)
             parts.append(torch.cat([q, pad], dim=-1))
@@ -103,4 +105,4 @@ class MultimodalDecoder(nn.Module):
         decoded = self.decoder(queries.queries, latents, output_attentions)
         assert isinstance(decoded.output, Tensor)
         split = decoded.output.split(list(queries.sizes.values()), dim=1)
-        return DecoderOutput(dict(zip(queries.sizes, split)), decoded.cross_attentions)
+        return DecoderOutput(dict(zip(queries.sizes, split, strict=True)), decoded.cross_attentions)

@@ -55,7 +55,9 @@ def _select(table: Tensor, batch_size: int, points: Tensor | None) -> Tensor:
         return table[points].expand(batch_size, -1, -1)
     if points.dim() == 2 and points.shape[0] == batch_size:
         return table[points]
-    raise ValueError(f"output points must have shape (num_points,) or ({batch_size}, num_points), got {tuple(points.shape)}")
+    raise ValueError(
+        f"output points must have shape (num_points,) or ({batch_size}, num_points), got {tuple(points.shape)}"
+    )
 
 
 class TrainablePositionEncoding(nn.Module):
@@ -105,10 +107,13 @@ class FourierPositionEncoding(nn.Module):
         if pos is None:
             if len(index_dims) != len(self.max_resolution):
                 raise ValueError(
-                    f"Fourier encoding was built for {len(self.max_resolution)}-D positions, got index dims {tuple(index_dims)}"
+                    f"Fourier encoding was built for {len(self.max_resolution)}-D positions, "
+                    f"got index dims {tuple(index_dims)}"
                 )
             grid = linear_positions(index_dims, device=device).reshape(-1, len(index_dims))
             pos = _select(grid, batch_size, points)
         elif pos.shape[-1] != len(self.max_resolution):
-            raise ValueError(f"positions must have {len(self.max_resolution)} coordinates, got shape {tuple(pos.shape)}")
+            raise ValueError(
+                f"positions must have {len(self.max_resolution)} coordinates, got shape {tuple(pos.shape)}"
+            )
         return fourier_features(pos, self.num_bands, self.max_resolution, self.concat_pos, self.sine_only).to(dtype)

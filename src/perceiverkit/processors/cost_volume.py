@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..interfaces import Preprocessor
 from .base import Preprocessed
 
 
@@ -55,7 +56,7 @@ class CostVolumePreprocessor(nn.Module):
     wrapped preprocessor made it (the costs are appended only to ``inputs``).
     """
 
-    def __init__(self, inner: nn.Module, radius: int, stride: int = 1) -> None:
+    def __init__(self, inner: Preprocessor, radius: int, stride: int = 1) -> None:
         super().__init__()
         if radius < 1 or stride < 1:
             raise ValueError(f"a cost volume needs radius >= 1 and stride >= 1, got radius={radius}, stride={stride}")
@@ -67,7 +68,7 @@ class CostVolumePreprocessor(nn.Module):
 
     @property
     def num_channels(self) -> int:
-        return int(self.inner.num_channels) + self.num_cost_channels
+        return self.inner.num_channels + self.num_cost_channels
 
     def forward(self, patches: Tensor, *args: object, **kwargs: object) -> Preprocessed:
         pre = self.inner(patches, *args, **kwargs)

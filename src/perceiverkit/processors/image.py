@@ -79,7 +79,8 @@ class ImagePreprocessorConfig:
 
     def feature_channels(self, video: bool) -> int:
         """Channels per grid point before positions are attached."""
-        if self.prep_type in ("conv", "conv3x3", "conv1x1") or (self.prep_type == "patches" and self.linear_after_patching):
+        projected = self.prep_type in ("conv", "conv3x3", "conv1x1")
+        if projected or (self.prep_type == "patches" and self.linear_after_patching):
             return self.out_channels
         if self.prep_type == "pixels":
             return self.in_channels
@@ -98,6 +99,7 @@ class ImagePreprocessor(nn.Module):
         config.validate()
         self.config = config
         self.video = video
+        self.conv: ConvDownsample | ConvStem3x3 | nn.Conv2d  # set only for the convolutional prep types
         if config.prep_type == "conv":
             self.conv = ConvDownsample(config.in_channels, config.out_channels,
                                        num_layers=round(math.log(config.spatial_downsample, 4)),

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..accel import FactoredInputs, SegmentedInputs, fast_paths_enabled
+from ..interfaces import Preprocessor
 from .base import Preprocessed
 
 
@@ -28,6 +29,12 @@ def _check_names(given: Mapping[str, object], expected: list[str], what: str) ->
     if unknown or missing:
         raise ValueError(f"{what} must have exactly the modalities {expected}; "
                          f"unknown: {unknown or 'none'}, missing: {missing or 'none'}")
+
+
+def _num_channels(name: str, module: nn.Module) -> int:
+    if not isinstance(module, Preprocessor):
+        raise TypeError(f"modality {name!r} must be a preprocessor with num_channels, got {type(module).__name__}")
+    return module.num_channels
 
 
 class MultimodalPreprocessor(nn.Module):
@@ -51,7 +58,8 @@ class MultimodalPreprocessor(nn.Module):
             raise ValueError("a multimodal preprocessor needs at least one modality")
         self.names = sorted(modalities)
         self.modalities = nn.ModuleDict(modalities)
-        self.num_channels = max(int(m.num_channels) for m in modalities.values()) + min_padding_size
+        widths = {name: _num_channels(name, m) for name, m in modalities.items()}
+        self.num_channels = max(widths.values()) + min_padding_size
         self.mask_probs = dict(mask_probs or {})
         unknown = sorted(set(self.mask_probs) - set(self.names))
         if unknown:
@@ -60,8 +68,7 @@ class MultimodalPreprocessor(nn.Module):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"mask probability of {name!r} must lie in [0, 1], got {p}")
         self.padding = nn.ParameterDict({
-            name: nn.Parameter(torch.randn(1, self.num_channels - int(m.num_channels)) * 0.02)
-            for name, m in modalities.items()
+            name: nn.Parameter(torch.randn(1, self.num_channels - width) * 0.02) for name, width in widths.items()
         })
         self.mask = nn.ParameterDict(
             {name: nn.Parameter(torch.randn(1, self.num_channels) * 0.02) for name in self.mask_probs}
@@ -103,8 +110,8 @@ class MultimodalPreprocessor(nn.Module):
                 segments.append(self._mask(name, torch.cat([x, padding.expand(x.shape[0], x.shape[1], -1)], dim=-1)))
             sizes[name] = view.shape[1]
         if not fast_paths_enabled():  # the reference: the modalities concatenated into one (B, N, C) array
-            inputs = torch.cat([s if isinstance(s, Tensor) else s.materialize() for s in segments], dim=1)
-            return Preprocessed(inputs=inputs, index_dims=(inputs.shape[1],), modality_sizes=sizes)
+            concatenated = torch.cat([s if isinstance(s, Tensor) else s.materialize() for s in segments], dim=1)
+            return Preprocessed(inputs=concatenated, index_dims=(concatenated.shape[1],), modality_sizes=sizes)
         segmented = SegmentedInputs(tuple(segments))
         return Preprocessed.from_view(segmented, (segmented.shape[1],), modality_sizes=sizes)
 

@@ -54,7 +54,9 @@ class GridPositions(nn.Module):
         self.projection = nn.Linear(width, config.project_pos_dim) if config.project_pos_dim else nn.Identity()
         self.position_channels = config.output_channels(num_dims)
         if mode == "add" and self.position_channels != feature_channels:
-            raise ValueError(f"adding {self.position_channels}-channel positions to {feature_channels}-channel features")
+            raise ValueError(
+                f"adding {self.position_channels}-channel positions to {feature_channels}-channel features"
+            )
         # The last (key, positions) computed without autograd; see positions().
         self._cache: tuple[tuple[object, ...], Tensor] | None = None
 
@@ -97,7 +99,7 @@ class GridPositions(nn.Module):
         """``(1, N, C)`` positions of the grid."""
         if isinstance(self.encoding, TrainablePositionEncoding):
             learned = tuple(self.encoding.index_dims)
-            table = self.encoding.embeddings
+            table: Tensor = self.encoding.embeddings  # a Parameter, replaced below by a resampled plain tensor
             if tuple(grid) != learned:
                 if not interpolate or len(grid) != 2 or len(learned) != 2:
                     raise ValueError(

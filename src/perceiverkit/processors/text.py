@@ -54,6 +54,8 @@ class TiedEmbeddingDecoder(nn.Module):
     weights appear once in the state dict and move with it.
     """
 
+    _embedding: nn.Embedding  # set through __dict__ in __init__, so nn.Module does not register it
+
     def __init__(self, embedding: nn.Embedding) -> None:
         super().__init__()
         self.__dict__["_embedding"] = embedding

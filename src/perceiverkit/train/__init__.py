@@ -20,10 +20,22 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
-    from .config import DataSpec, ModelSpec, OptimConfig, TrainConfig, TrainerSpec, load_train_config
-    from .masking import MaskedBatch, mask_tokens
-    from .optim import Lamb, adamw, warmup_cosine
-    from .run import TrainResult, build_model, train, transfer_weights
+    # `X as X` marks each name as re-exported (for ruff and mypy); at run time __getattr__ loads them.
+    from .config import DataSpec as DataSpec
+    from .config import ModelSpec as ModelSpec
+    from .config import OptimConfig as OptimConfig
+    from .config import TrainConfig as TrainConfig
+    from .config import TrainerSpec as TrainerSpec
+    from .config import load_train_config as load_train_config
+    from .masking import MaskedBatch as MaskedBatch
+    from .masking import mask_tokens as mask_tokens
+    from .optim import Lamb as Lamb
+    from .optim import adamw as adamw
+    from .optim import warmup_cosine as warmup_cosine
+    from .run import TrainResult as TrainResult
+    from .run import build_model as build_model
+    from .run import train as train
+    from .run import transfer_weights as transfer_weights
 
 
 def __getattr__(name: str) -> Any:
