@@ -54,6 +54,18 @@ class SaveOnSigterm(L.Callback):
         self.path = path
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if getattr(trainer, "received_sigterm", False) and not getattr(self, "_saved", False):
+        if getattr(trainer, "received_sigterm", False):
+            self._save(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        # A signal that lands after this batch's on_train_batch_end is seen first by Lightning's own check at the
+        # end of the step, which raises before the next batch: save here, the step is complete.
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException):
+            self._save(trainer)
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if not getattr(self, "_saved", False):
             trainer.save_checkpoint(self.path)
             self._saved = True
