@@ -9,7 +9,7 @@ DATA_PACKAGES := dataset-fashion-mnist wordnet-base jargon-text
 DATA_FILES := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/wordnet/data.noun \
 	/usr/share/doc/jargon-text/jargon.txt.gz
 
-.PHONY: venv data demo test test-all clean
+.PHONY: venv data demo lint test test-all clean
 
 venv: $(STAMP)
 
@@ -35,14 +35,20 @@ demo: $(STAMP) data
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="--durations=20"` or `PYTEST_ARGS="-x tests/train"`.
 PYTEST_ARGS ?=
 
+# Static checks over src/: ruff (pyflakes, pycodestyle, import order, pyupgrade, bugbear) and mypy, configured in
+# pyproject.toml. Both test targets run them first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src
+	$(VENV)/bin/mypy
+
 # Fast suite (a few minutes on two cores): everything not marked slow, on both cores.
-test: $(STAMP) data
+test: $(STAMP) data lint
 	$(PY) -m pytest -m "not slow" -n 2 -q $(PYTEST_ARGS)
 
 # Everything, adding the slow tests: multi-step and multi-process training, kill-and-resume, ONNX export,
 # compiled models and full-size builds. This is what CI runs.
-test-all: $(STAMP) data
+test-all: $(STAMP) data lint
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist src/*.egg-info
