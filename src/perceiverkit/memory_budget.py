@@ -8,10 +8,9 @@ residual stream at two points and the half-precision copies of every weight unde
 default, 0.0 = recompute all that can be) lets its partitioner recompute more, choosing the ops that are cheapest
 to redo per byte saved: normalisations, casts and residual sums come first, matrix products last.
 
-Measured on the language MLM's compiled training step (``benchmarks/memory_budget.py``; CPU partition), a
-budget of 0.8 keeps 28 % of the default's bytes per latent self-attention layer (3.4 of 11.9 MiB per example);
-what that saves on a GPU, and what the recomputation costs there, is not measured yet. The budget applies only
-to compiled training (eager mode and inference keep nothing for a backward pass).
+What a budget keeps per layer of the language MLM is measured by ``benchmarks/memory_budget.py`` (figures in
+docs/benchmarks.md, "Activation memory budget"). The budget applies only to compiled training (eager mode and
+inference keep nothing for a backward pass).
 """
 
 from __future__ import annotations

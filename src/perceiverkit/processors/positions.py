@@ -68,8 +68,8 @@ class GridPositions(nn.Module):
         """``(batch_size, N, C)`` positions of the grid: computed once and expanded (one copy in memory).
 
         Without autograd (inference) the result is kept and reused while the grid, dtype, device and parameters
-        are unchanged: Fourier features, learned tables and their projection depend on nothing else. (The
-        learned-position ImageNet model projects a 50,176 × 256 table per call: 88 ms on a 2-core CPU.)
+        are unchanged: Fourier features, learned tables and their projection depend on nothing else, and at
+        ImageNet resolution recomputing them is a large share of the preprocessing (docs/benchmarks.md).
         :meth:`clear_cache` frees it.
         """
         key = self._cache_key(grid, interpolate, like)
