@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 import torch
 
 import perceiverkit
+from perceiverkit.resources import packaged_config
 from perceiverkit.train import load_train_config, train
 
-CONFIG = Path(__file__).parents[1] / "configs" / "digits.yaml"
+CONFIG = packaged_config("digits")
 
 
 def test_same_seed_same_model_and_outputs():

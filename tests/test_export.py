@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -11,14 +9,13 @@ import torch
 
 from perceiverkit.cli import main
 from perceiverkit.export import export_onnx, export_spec
+from perceiverkit.resources import packaged_config
 from perceiverkit.train import build_model, load_train_config
-
-CONFIGS = Path(__file__).parents[1] / "configs"
 
 
 def _model(name: str):
     torch.manual_seed(0)
-    return build_model(load_train_config(None, CONFIGS / f"{name}.yaml")).eval()
+    return build_model(load_train_config(None, packaged_config(name))).eval()
 
 
 @pytest.mark.parametrize("name", ["digits", "wordnet", "mlm", "point-clouds", "flow", "autoencoding"])
@@ -34,7 +31,7 @@ def test_text_export_has_dynamic_batch_and_length(tmp_path):
     model = _model("mlm")
     path, _ = export_onnx(model, tmp_path / "mlm.onnx", batch_size=2, sequence_length=16)
     session = ort.InferenceSession(str(path))
-    # configs/mlm.yaml reads up to 32 bytes: exported at 2×16, run at 3×28
+    # the mlm config reads up to 32 bytes: exported at 2×16, run at 3×28
     ids = torch.randint(6, 262, (3, 28))
     mask = torch.ones_like(ids)
     mask[1, 20:] = 0

@@ -1,4 +1,4 @@
-"""``make demo``: an offline tour with the small models shipped in ``models/``.
+"""``make demo``: an offline tour with the small models shipped with the package (``perceiverkit.resources``).
 
 1. fill-mask with the byte-level masked language model,
 2. the Fashion-MNIST classifier on the test images (accuracy printed, a grid of predictions saved),
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from .config import DecoderConfig, EncoderConfig, PositionEncodingConfig
 from .decoders import CrossAttentionDecoder
 from .encoder import PerceiverEncoder
 from .model import PerceiverIO
+from .resources import packaged_model
 from .tasks import PRESETS, create_model
 
-#: The shipped models, by role: folder names under ``models/``.
+#: The shipped models, by role: their names (folders of ``perceiverkit/resources/models/``).
 SHIPPED_MODELS = {"mlm": "byte-mlm", "fashion_mnist": "fashion-mnist-classifier", "flow": "optical-flow-small"}
 #: The resolution the shipped flow model is evaluated at (a fraction of skimage's 741×500 pair).
 FLOW_DEMO_SCALE = 0.125
@@ -45,15 +47,16 @@ def _section(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 70 - len(title)))
 
 
-def _load(models: Path, role: str) -> Any:
-    where = models / SHIPPED_MODELS[role]
-    if not where.is_dir():
-        raise FileNotFoundError(f"the shipped model {where} is missing; run the demo from the repository root "
-                                "or pass --models DIR")
+def _load(models: Path | None, role: str) -> Any:
+    name = SHIPPED_MODELS[role]
+    where = packaged_model(name) if models is None else models / name
+    if where is None or not where.is_dir():
+        raise FileNotFoundError(f"the shipped model {name} is missing from {models or 'the installed package'}; "
+                                "pass --models DIR with a folder that holds it")
     return from_pretrained(where).eval()
 
 
-def fill_mask_section(models: Path) -> dict[str, Any]:
+def fill_mask_section(models: Path | None) -> dict[str, Any]:
     from .pipelines.fill_mask import FillMask
 
     fill = FillMask(_load(models, "mlm"), top_k=3)
@@ -63,7 +66,7 @@ def fill_mask_section(models: Path) -> dict[str, Any]:
     return {"texts": list(FILL_MASK_TEXTS), "filled": [r.text for r in results]}
 
 
-def fashion_mnist_section(models: Path, out: Path, limit: int | None, batch_size: int = 500) -> dict[str, Any]:
+def fashion_mnist_section(models: Path | None, out: Path, limit: int | None, batch_size: int = 500) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from .datasets.fashion_mnist import FashionMNIST
@@ -90,7 +93,7 @@ def fashion_mnist_section(models: Path, out: Path, limit: int | None, batch_size
     return {"images": count, "accuracy": accuracy, "picture": grid.name}
 
 
-def flow_section(models: Path, out: Path) -> dict[str, Any]:
+def flow_section(models: Path | None, out: Path) -> dict[str, Any]:
     from .evaluation.middlebury import evaluate_flow_on_motorcycle, load_motorcycle
     from .viz.flow import average_endpoint_error, save_flow_png
 
@@ -139,23 +142,36 @@ def architecture_section() -> None:
           f"{tuple(chunk.shape)}")
 
 
-def run_demo(output: str | Path = "demo-output", models: str | Path = "models",
-             fashion_mnist_limit: int | None = None) -> dict[str, Any]:
-    """Run the tour; returns (and writes to ``output/summary.json``) what it measured."""
+#: The parts of the tour, in order (``perceiverkit demo --sections``).
+SECTIONS = ("fill-mask", "fashion-mnist", "flow", "architectures")
+
+
+def run_demo(output: str | Path = "demo-output", models: str | Path | None = None,
+             fashion_mnist_limit: int | None = None, sections: Sequence[str] = SECTIONS) -> dict[str, Any]:
+    """Run the tour (or the named ``sections`` of it) with the shipped models (the packaged ones, or those in the
+    folder ``models``); returns (and writes to ``output/summary.json``) what it measured."""
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown demo sections {unknown}; expected some of {list(SECTIONS)}")
     torch.manual_seed(0)
     np.random.seed(0)
-    out, models = Path(output), Path(models)
+    out = Path(output)
+    folder = None if models is None else Path(models)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     summary: dict[str, Any] = {}
-    _section("Fill-mask with the shipped byte-level MLM")
-    summary["fill_mask"] = fill_mask_section(models)
-    _section("Fashion-MNIST with the shipped classifier")
-    summary["fashion_mnist"] = fashion_mnist_section(models, out, fashion_mnist_limit)
-    _section(f"Optical flow on the Middlebury motorcycle pair (scale {FLOW_DEMO_SCALE})")
-    summary["flow"] = flow_section(models, out)
-    _section("DeepMind's published architectures, and a model for a new modality")
-    architecture_section()
+    if "fill-mask" in sections:
+        _section("Fill-mask with the shipped byte-level MLM")
+        summary["fill_mask"] = fill_mask_section(folder)
+    if "fashion-mnist" in sections:
+        _section("Fashion-MNIST with the shipped classifier")
+        summary["fashion_mnist"] = fashion_mnist_section(folder, out, fashion_mnist_limit)
+    if "flow" in sections:
+        _section(f"Optical flow on the Middlebury motorcycle pair (scale {FLOW_DEMO_SCALE})")
+        summary["flow"] = flow_section(folder, out)
+    if "architectures" in sections:
+        _section("DeepMind's published architectures, and a model for a new modality")
+        architecture_section()
     summary["seconds"] = round(time.perf_counter() - start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nsummary: {out / 'summary.json'} ({summary['seconds']} s)")

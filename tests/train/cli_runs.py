@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-CONFIG = Path(__file__).parents[2] / "configs" / "digits.yaml"
+from perceiverkit.resources import packaged_config
+
+CONFIG = packaged_config("digits")
 QUIET = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=2"]
 #: Plain SGD with momentum: Adam would turn float noise in gradients that are exactly zero in theory (key biases,
 #: which softmax ignores) into full-size steps, so weights would differ by the learning rate between runs that

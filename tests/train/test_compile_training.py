@@ -13,11 +13,12 @@ import torch._dynamo
 from torch._dynamo.utils import counters
 
 from perceiverkit.config import ConfigError
+from perceiverkit.resources import packaged_config
 from perceiverkit.train import build_model, load_train_config, train
 from perceiverkit.train.datamodules import DigitsData
 from perceiverkit.train.modules import ClassificationModule
 
-CONFIG = Path(__file__).parents[2] / "configs" / "digits.yaml"
+CONFIG = packaged_config("digits")
 QUIET = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "trainer.limit_val_batches=1",
          "trainer.deterministic=true"]
 

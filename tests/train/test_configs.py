@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from perceiverkit.resources import packaged_config, packaged_config_names
 from perceiverkit.train import load_train_config, train
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
+CONFIGS = [packaged_config(name) for name in packaged_config_names()]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

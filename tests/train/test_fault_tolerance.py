@@ -15,7 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-CONFIG = Path(__file__).parents[2] / "configs" / "digits.yaml"
+from perceiverkit.resources import packaged_config
+
+CONFIG = packaged_config("digits")
 BASE = ["trainer.enable_progress_bar=false", "trainer.limit_val_batches=0", "trainer.deterministic=true",
         "trainer.checkpoint_every_n_steps=7", "trainer.accelerator=cpu", "trainer.log_every_n_steps=5"]
 

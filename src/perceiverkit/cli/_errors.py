@@ -17,11 +17,11 @@ from ..errors import PerceiverKitError
 
 #: Top-level module → the extra of pyproject.toml that installs it (the narrowest extra when several do).
 OPTIONAL_MODULES: dict[str, str] = {
-    "lightning": "train", "tensorboard": "train", "yaml": "train", "sklearn": "train", "cv2": "train",
+    "lightning": "train", "tensorboard": "train", "yaml": "train",
+    "av": "media", "skvideo": "media",
+    "cv2": "baselines", "skimage": "baselines", "sklearn": "baselines",
     "onnx": "onnx", "onnxruntime": "onnx", "onnxscript": "onnx",
     "transformers": "bench", "matplotlib": "bench",
-    "av": "media", "skvideo": "media",
-    "skimage": "eval",
 }
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
