@@ -5,16 +5,20 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import transformers
 
+import perceiverkit
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig
 from perceiverkit.cli import COMMANDS, main
 from perceiverkit.cli._errors import OPTIONAL_MODULES
+from perceiverkit.resources import packaged_config
 
 from .helpers import small_hf_config
 
@@ -52,8 +56,7 @@ def test_missing_checkpoint_is_a_one_line_error(capsys):
 
 def test_demo_runs(tmp_path, capsys):
     """The tour with the shipped models: their measured quality is in summary.json and the pictures exist."""
-    models = Path(__file__).parents[1] / "models"
-    assert main(["demo", "--output", str(tmp_path), "--models", str(models), "--fashion-mnist-limit", "1000"]) == 0
+    assert main(["demo", "--output", str(tmp_path), "--fashion-mnist-limit", "1000"]) == 0  # the packaged models
     out = capsys.readouterr().out
     assert "201,108,230" in out and "accuracy on 1,000 Fashion-MNIST test images" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -108,3 +111,71 @@ def test_each_optional_module_is_installed_by_its_extra():
         required = {re.split(r"[<>=\[ ]", requirement)[0].lower() for requirement in extras[extra]}
         installed = {name.lower() for name in providers.get(module, [])}
         assert not installed or installed & required, (module, extra, installed, required)
+
+
+# --- manners: --version, a quick --help, packaged configs and models ----------------------------------------------
+
+#: Commands whose flags are built from modules that import torch (bench: BenchOptions' fields and their choices).
+TORCH_FOR_FLAGS = {"bench"}
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"perceiverkit {perceiverkit.__version__}\n"
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_does_not_import_torch(command):
+    """--help and --version must not wait for torch: a fresh interpreter parses and checks sys.modules."""
+    argv = ["--help"] if command is None else [command, "--help"]
+    code = (f"import sys\nfrom perceiverkit.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO TORCH', file=sys.stderr)\n")
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0 and "usage: perceiverkit" in done.stdout, done.stderr
+    if command in TORCH_FOR_FLAGS:
+        return
+    assert done.stderr.strip().splitlines()[-1] == "NO TORCH"
+    assert seconds < 2, f"perceiverkit {' '.join(argv)} took {seconds:.2f} s"
+
+
+def test_demo_sections_match_the_library():
+    from perceiverkit import demo
+    from perceiverkit.cli import demo as demo_command
+
+    assert demo_command.SECTIONS == demo.SECTIONS
+
+
+def test_train_config_by_name_from_another_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "digits", "--print-config", "--set", "trainer.max_steps=2"]) == 0
+    out = capsys.readouterr().out
+    assert "max_steps: 2" in out and "image-classification" in out
+
+
+def test_unknown_config_name_lists_the_packaged_ones(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "digitz"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'digitz'" in err and "fashion-mnist" in err
+
+
+def test_a_config_path_still_works(tmp_path, capsys):
+    path = tmp_path / "mine.yaml"
+    path.write_text(packaged_config("digits").read_text())
+    assert main(["train", "--config", str(path), "--print-config"]) == 0
+    assert "image-classification" in capsys.readouterr().out
+
+
+def test_shipped_model_by_name_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = perceiverkit.from_pretrained("fashion-mnist-classifier")
+    assert type(model).__name__ == "ImageClassifier" and model.config.num_labels == 10
+
+
+def test_a_local_folder_wins_over_a_shipped_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    perceiverkit.from_pretrained("byte-mlm").save_pretrained(tmp_path / "fashion-mnist-classifier")
+    assert type(perceiverkit.from_pretrained("fashion-mnist-classifier")).__name__ == "MaskedLanguageModel"

@@ -56,18 +56,34 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every command in :data:`COMMANDS`; the chosen one's name is ``args.command``."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command in :data:`COMMANDS`; the chosen one's name is ``args.command``.
+
+    With ``only`` (a command name), only that command's arguments are added: some commands build theirs from
+    modules that import torch, and ``perceiverkit --help`` or ``perceiverkit train --help`` should not wait for it.
+    """
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="perceiverkit", description="Perceiver IO models for any modality.")
+    parser.add_argument("--version", action="version", version=f"perceiverkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=command.HELP, description=command.HELP))
+        command_parser = sub.add_parser(name, help=command.HELP, description=command.HELP)
+        if only is None or name == only:
+            command.add_arguments(command_parser)
     return parser
+
+
+def _chosen_command(argv: Sequence[str]) -> str:
+    # The top-level parser has no option that takes a value, so the first word that is not an option is the
+    # command (or a misspelling argparse reports with the list of commands).
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (0, 2 for bad input, 130 when interrupted)."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(only=_chosen_command(words)).parse_args(words)
     try:
         COMMANDS[args.command].run(args)
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ ConfigT = TypeVar("ConfigT", bound=TaskConfig)
 M = TypeVar("M", bound="TaskModel[Any]")
 
 # checkpoints/ sits above tasks/ in the layer order, so TaskModel cannot import it; instead checkpoints/
-# installs its save and load functions here when imported (``import perceiverkit`` always imports it).
+# installs its save and load functions here when imported (on first use, if nothing imported it before).
 _save: Callable[[TaskModel[Any], str | os.PathLike[str]], Path] | None = None
 _load: Callable[..., TaskModel[Any]] | None = None
 
@@ -36,8 +37,9 @@ def install_checkpoint_io(save: Callable[[TaskModel[Any], str | os.PathLike[str]
 
 
 def _checkpoint_io() -> tuple[Callable[[TaskModel[Any], str | os.PathLike[str]], Path], Callable[..., TaskModel[Any]]]:
-    if _save is None or _load is None:
-        raise RuntimeError("saving and loading need perceiverkit.checkpoints; import perceiverkit first")
+    if _save is None or _load is None:  # named by string, as TaskSpec names Lightning: checkpoints sits above tasks
+        importlib.import_module("perceiverkit.checkpoints")  # installs _save and _load
+    assert _save is not None and _load is not None
     return _save, _load
 
 
