@@ -1,4 +1,9 @@
-"""Resolving a checkpoint source: a local directory, or a Hugging Face Hub id fetched into the hub's cache."""
+"""Resolving a checkpoint source: a local directory, the name of a model shipped with the package, or a Hugging
+Face Hub id fetched into the hub's cache.
+
+A failure is one whole sentence that says what went wrong and what to do (check the id, log in for a gated
+model, go online once), whatever ``huggingface_hub`` raised underneath.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from ..resources import packaged_model, packaged_model_names
 from .files import CheckpointNotFoundError
 
 # Files worth downloading: the config and the weights in either format (never e.g. TF or Flax weights).
@@ -19,25 +25,50 @@ def resolve_source(
     revision: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
+    token: str | bool | None = None,
 ) -> Path:
-    """The local directory that holds ``source``: the path itself, or a hub snapshot in the cache."""
+    """The local directory that holds ``source``: the path itself; the shipped model of that name (a bare name
+    such as ``fashion-mnist-classifier``, when no such folder exists here); or a hub snapshot in the cache."""
     path = Path(source).expanduser()
     if path.is_dir():
         return path
     if path.exists():
-        raise CheckpointNotFoundError(f"{source} is a file; expected a checkpoint directory or a hub id")
+        raise CheckpointNotFoundError(f"{source} is a file; pass the folder that holds it, or a hub id.")
     text = os.fspath(source)
+    shipped = packaged_model(text)
+    if shipped is not None:
+        return shipped
     if not _REPO_ID.match(text):
-        raise CheckpointNotFoundError(f"no checkpoint directory at {text!r} (and it is not a valid hub id)")
-    try:
-        from huggingface_hub import snapshot_download
-
-        cache = None if cache_dir is None else Path(cache_dir)
-        return Path(snapshot_download(repo_id=text, revision=revision, cache_dir=cache,
-                                      local_files_only=local_files_only, allow_patterns=_PATTERNS))
-    except Exception as error:  # network, offline mode, missing repo, auth: all end the same way for the user
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise CheckpointNotFoundError(
-            f"could not get {text!r} from the Hugging Face Hub ({type(error).__name__}: {first_line}). "
-            "It is neither a local directory nor in the hub cache; check the id, or download it while online."
-        ) from None
+            f"There is no checkpoint directory at {text!r}, and it is not a hub id (owner/name) either; pass a "
+            f"folder saved by save_pretrained, a hub id, or a shipped model ({', '.join(packaged_model_names())}).")
+    from huggingface_hub import constants, snapshot_download
+
+    try:
+        cache = None if cache_dir is None else Path(cache_dir)
+        return Path(snapshot_download(repo_id=text, revision=revision, cache_dir=cache, token=token,
+                                      local_files_only=local_files_only, allow_patterns=_PATTERNS))
+    except Exception as error:  # everything the hub raises becomes one sentence for the user
+        offline = local_files_only or bool(constants.HF_HUB_OFFLINE)
+        raise CheckpointNotFoundError(hub_error_message(text, revision, error, offline)) from None
+
+
+def hub_error_message(repo_id: str, revision: str | None, error: Exception, offline: bool) -> str:
+    """The sentence that explains why ``repo_id`` could not be fetched, and what to do about it."""
+    # By class name: the classes moved between huggingface_hub releases (utils → errors); the names did not.
+    kinds = {cls.__name__ for cls in type(error).__mro__}
+    if "GatedRepoError" in kinds:
+        return (f"The hub model {repo_id!r} is gated: accept its terms at https://huggingface.co/{repo_id}, then "
+                "pass token=... or set HF_TOKEN.")
+    if "RepositoryNotFoundError" in kinds:
+        return (f"There is no model {repo_id!r} on the Hugging Face Hub, or it is private: check the id, or pass "
+                "token=... (or set HF_TOKEN) if it is private; a local folder must exist at that path.")
+    if "RevisionNotFoundError" in kinds:
+        return (f"The hub model {repo_id!r} has no revision {revision!r}: check the branch, tag or commit name.")
+    if offline:
+        return (f"The model {repo_id!r} is not in this machine's Hugging Face Hub cache and downloads are switched "
+                "off (HF_HUB_OFFLINE=1 or local_files_only=True): download it once while online, or pass a local "
+                "folder.")
+    first_line = (str(error).strip().splitlines() or [""])[0][:200]
+    return (f"Could not download {repo_id!r} from the Hugging Face Hub, and it is not in the local cache "
+            f"({type(error).__name__}: {first_line}); check the connection and the id, or pass a local folder.")
