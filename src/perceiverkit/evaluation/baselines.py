@@ -48,7 +48,7 @@ def farneback_flow(
     try:
         import cv2
     except ImportError:
-        raise ImportError("farneback_flow needs OpenCV: pip install opencv-python-headless") from None
+        raise ImportError("farneback_flow needs OpenCV: pip install 'perceiverkit[baselines]'") from None
     prev, nxt = _to_gray_uint8(frame1, "frame1"), _to_gray_uint8(frame2, "frame2")
     if prev.shape != nxt.shape:
         raise ValueError(f"frames must have the same size, got {prev.shape} and {nxt.shape}")

@@ -29,7 +29,8 @@ def load_motorcycle(scale: float = 1.0) -> MotorcyclePair:
     try:
         from skimage.data import stereo_motorcycle
     except ImportError:
-        raise ImportError("the Middlebury pair comes with scikit-image: pip install scikit-image") from None
+        raise ImportError("the Middlebury pair comes with scikit-image: "
+                          "pip install 'perceiverkit[baselines]'") from None
     if not 0 < scale <= 1:
         raise ValueError(f"scale must lie in (0, 1], got {scale}")
     left, right, disparity = stereo_motorcycle()

@@ -29,7 +29,7 @@ def tfidf_logistic_regression(
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
     except ImportError:
-        raise ImportError("the TF-IDF baseline needs scikit-learn: pip install scikit-learn") from None
+        raise ImportError("the TF-IDF baseline needs scikit-learn: pip install 'perceiverkit[baselines]'") from None
     if len(train_texts) != len(train_labels) or len(test_texts) != len(test_labels):
         raise ValueError(f"need one label per text: {len(train_texts)} training texts with {len(train_labels)} "
                          f"labels, {len(test_texts)} test texts with {len(test_labels)} labels")
