@@ -3,8 +3,8 @@
 Both are trained on the same training split of WordNet 3.0 definitions and scored on the same test split
 (``perceiverkit.datasets.WordNetLexnames``, 45 classes). Run from the repository root::
 
-    python examples/wordnet_vs_tfidf.py                       # bytes in: trains with configs/wordnet.yaml
-    python examples/wordnet_vs_tfidf.py --config configs/wordnet-words.yaml   # hashed words and word pairs in
+    python examples/wordnet_vs_tfidf.py                       # bytes in: trains with the packaged wordnet config
+    python examples/wordnet_vs_tfidf.py --config wordnet-words   # hashed words and word pairs in
     python examples/wordnet_vs_tfidf.py --model runs/wordnet/model   # score an already trained model
     python examples/wordnet_vs_tfidf.py --set trainer.max_steps=500  # any training override
 
@@ -40,15 +40,16 @@ def perceiver_accuracy(model: torch.nn.Module, tokenizer: TextTokenizer, texts: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="configs/wordnet.yaml")
+    parser.add_argument("--config", default="wordnet", help="a packaged config's name or a path")
     parser.add_argument("--set", nargs="*", default=[], help="training overrides, e.g. trainer.max_steps=500")
     parser.add_argument("--model", default=None, help="score this trained model instead of training one")
     args = parser.parse_args()
 
+    from perceiverkit.resources import resolve_config
     from perceiverkit.train import load_train_config, train
     from perceiverkit.train.datamodules import text_tokenizer
 
-    config = load_train_config(None, args.config, args.set)
+    config = load_train_config(None, resolve_config(args.config), args.set)
     # the split the training run validated on is cut by the run's seed: score both methods on its test part
     train_split, test_split = WordNetLexnames("train", seed=config.seed), WordNetLexnames("test", seed=config.seed)
     if args.model is None:
