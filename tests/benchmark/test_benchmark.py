@@ -400,3 +400,11 @@ def test_relative_error_is_max_difference_over_max_reference():
         relative_error(torch.zeros(2), torch.zeros(3))
     with pytest.raises(ValueError, match="keys"):
         relative_error({"a": torch.zeros(1)}, pair)
+
+
+def test_bench_options_name_the_library_choices():
+    """options.py spells out the kernel choices so that `bench --help` needs no torch; they must stay accel's."""
+    from perceiverkit.accel import ATTENTION_KERNELS
+    from perceiverkit.benchmark import options
+
+    assert options.ATTENTION_KERNELS == ATTENTION_KERNELS

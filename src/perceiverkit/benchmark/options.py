@@ -16,15 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
+# No torch at import time: `perceiverkit bench --help` builds its flags from this module alone.
 
-from ..accel import ATTENTION_KERNELS
-from ..memory_budget import check_memory_budget
-from .workloads import SCALES, Scale, select_workloads
-
-Precision = Literal["fp32", "bf16", "fp16"]
 #: Precisions: fp32, or bf16 / fp16 autocast (fp16 without loss scaling: meant for inference).
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+Precision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+#: Workload sizes: published (GPU), reduced for a 2-core CPU, and tiny (tests).
+Scale = Literal["full", "cpu", "tiny"]
+SCALES: tuple[Scale, ...] = typing.get_args(Scale)
+#: The kernel choices of :func:`perceiverkit.accel.set_attention_kernel` (a test keeps the two equal; importing
+#: accel here would import torch).
+ATTENTION_KERNELS: tuple[str, ...] = ("auto", "fused", "explicit")
 #: (warm-up steps, timed steps) when not given.
 DEFAULT_STEPS: dict[str, tuple[int, int]] = {"full": (3, 10), "cpu": (0, 1), "tiny": (1, 2)}
 #: ``torch.compile`` modes the suite accepts.
@@ -103,11 +105,16 @@ class BenchOptions:
         set when a ``compile_mode`` is given."""
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        import torch
+
+        from ..memory_budget import check_memory_budget
+        from .workloads import select_workloads
+
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda was asked for but CUDA is not available")
         for name, value in (("dtype", self.dtype), ("reference_dtype", self.transformers_dtype)):
-            if value not in DTYPES:
-                raise ValueError(f"{name} must be one of {list(DTYPES)}, got {value!r}")
+            if value not in PRECISIONS:
+                raise ValueError(f"{name} must be one of {list(PRECISIONS)}, got {value!r}")
         if self.cast_weights and self.dtype == "fp32":
             raise ValueError("cast_weights needs dtype bf16 or fp16 (the weights are float32 already)")
         scale = self.scale or ("full" if self.device == "cuda" else "cpu")
@@ -188,5 +195,5 @@ def settings_text(settings: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-__all__ = ["COMPILE_MODES", "DEFAULT_STEPS", "DTYPES", "BenchOptions", "Precision", "about", "add_arguments",
-           "settings_text"]
+__all__ = ["ATTENTION_KERNELS", "COMPILE_MODES", "DEFAULT_STEPS", "PRECISIONS", "SCALES", "BenchOptions", "Precision",
+           "Scale", "about", "add_arguments", "settings_text"]

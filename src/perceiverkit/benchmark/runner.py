@@ -34,9 +34,12 @@ from ..accel import set_attention_kernel
 from ..memory_budget import activation_memory_budget
 from ..train.optim import adamw
 from .measure import PeakMemory, count_flops, matmul_peak_tflops, relative_error, synchronize, time_steps
-from .options import DTYPES, BenchOptions
+from .options import BenchOptions
 from .report import BenchReport, ImplResult, WorkloadResult, environment_info, write_report
 from .workloads import Case, Output, Runner, Scale, Workload, select_workloads
+
+#: The torch dtype of each precision name of :class:`BenchOptions`.
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 #: Agreement expected of exact ports: fp32 agrees to rounding; bf16 autocast rounds differently per kernel.
 TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2, "fp16": 1e-2}

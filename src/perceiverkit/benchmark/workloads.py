@@ -23,10 +23,9 @@ from torch import Tensor, nn
 
 from ..processors.flow import tile_starts, tile_weights
 from ..tokenizer import ByteTokenizer
+from .options import SCALES, Scale
 
-Scale = Literal["full", "cpu", "tiny"]
 Mode = Literal["infer", "train"]
-SCALES: tuple[Scale, ...] = ("full", "cpu", "tiny")
 
 Inputs = dict[str, Any]
 Output = Tensor | Mapping[str, Tensor]
