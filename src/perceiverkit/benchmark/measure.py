@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 _STATUS = Path("/proc/self/status")
@@ -172,7 +173,7 @@ class PeakMemory:
 
 # --- FLOPs ------------------------------------------------------------------------------------------------------
 
-def _attention_flops(query: Any, key: Any, value: Any) -> int:
+def _attention_flops(query: Tensor, key: Tensor, value: Tensor) -> int:
     batch, heads, queries, qk = query
     return 2 * batch * heads * queries * key[-2] * (qk + value[-1])  # Q·Kᵀ and P·V
 

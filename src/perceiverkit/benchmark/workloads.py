@@ -109,11 +109,11 @@ def _mlm_train(scale: Scale, batch_size: int | None) -> Case:
         corrupted = ids.scatter(1, points, ByteTokenizer.mask_token_id)
         return {"input_ids": corrupted, "labels": labels, "output_points": points}
 
-    def ours(model: nn.Module, x: Inputs, _: Any) -> Output:
+    def ours(model: nn.Module, x: Inputs, _: object) -> Output:
         # Decode only the masked positions (what our training does); the loss is the same.
         return model(x["input_ids"], None, x["labels"], output_points=x["output_points"]).loss
 
-    def theirs(model: nn.Module, x: Inputs, _: Any) -> Output:
+    def theirs(model: nn.Module, x: Inputs, _: object) -> Output:
         # Transformers decodes all max_position_embeddings positions; labels are -100 where not masked.
         return model(input_ids=x["input_ids"], labels=x["labels"]).loss
 
@@ -154,7 +154,7 @@ def _vision(hf_class: str) -> Callable[[Scale, int | None], Case]:
         def make_inputs(gen: torch.Generator) -> Inputs:
             return {"pixel_values": torch.randn(batch, 3, size, size, generator=gen)}
 
-        def run(model: nn.Module, x: Inputs, _: Any) -> Output:
+        def run(model: nn.Module, x: Inputs, _: object) -> Output:
             return model(pixel_values=x["pixel_values"]).logits
 
         return Case(hf_class, config, batch, f"{batch}×3×{size}×{size}", make_inputs, run, run)
@@ -211,7 +211,7 @@ def _flow(full_frames: tuple[int, int], full_batch: int) -> Callable[[Scale, int
             # Transformers' input format: 3×3 patches of both frames, pixel values in [-1, 1].
             return {"patches": torch.rand(batch, 2, 27, *frames, generator=gen) * 2 - 1}
 
-        def ours(model: nn.Module, x: Inputs, _: Any) -> Output:
+        def ours(model: nn.Module, x: Inputs, _: object) -> Output:
             return model(x["patches"]).logits  # tiles internally, several tiles per forward pass
 
         def theirs(model: nn.Module, x: Inputs, our_config: Any) -> Output:
@@ -258,10 +258,10 @@ def _multimodal(scale: Scale, batch_size: int | None) -> Case:
         points = {"image": torch.arange(image_points), "audio": torch.arange(audio_points), "label": None}
         return {"inputs": inputs, "points": points}
 
-    def ours(model: nn.Module, x: Inputs, _: Any) -> Output:
+    def ours(model: nn.Module, x: Inputs, _: object) -> Output:
         return dict(model(x["inputs"], x["points"]).logits)
 
-    def theirs(model: nn.Module, x: Inputs, _: Any) -> Output:
+    def theirs(model: nn.Module, x: Inputs, _: object) -> Output:
         return dict(model(inputs=x["inputs"], subsampled_output_points=x["points"]).logits)
 
     setup = (f"{batch}×{frames}×{size}² video + {samples} audio samples, "

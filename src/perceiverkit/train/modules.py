@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Mapping
 from typing import Any, cast
 
 import lightning as L
@@ -36,7 +37,7 @@ class PerceiverModule(L.LightningModule, abc.ABC):
         self.total_steps = total_steps
 
     @abc.abstractmethod
-    def compute(self, batch: Any, stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+    def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss and named metrics of one batch; ``stage`` is ``"train"`` or ``"val"``."""
 
     def configure_model(self) -> None:
@@ -45,13 +46,13 @@ class PerceiverModule(L.LightningModule, abc.ABC):
         if self.device_mesh is not None:
             shard_model(self.model, self.device_mesh["data_parallel"], gather_dtype(self.trainer.precision))
 
-    def _batch_size(self, batch: Any) -> int:
-        first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
-        if isinstance(first, dict):
+    def _batch_size(self, batch: Mapping[str, Tensor | Mapping[str, Tensor]]) -> int:
+        first = next(iter(batch.values()))
+        if isinstance(first, Mapping):  # multimodal inputs: a dict of modalities
             first = next(iter(first.values()))
         return int(first.shape[0])
 
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, metrics = self.compute(batch, "train")
         size = self._batch_size(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=size, sync_dist=False)
@@ -59,7 +60,7 @@ class PerceiverModule(L.LightningModule, abc.ABC):
             self.log(f"train/{name}", value, batch_size=size)
         return loss
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         loss, metrics = self.compute(batch, "val")
         size = self._batch_size(batch)
         self.log("val/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
