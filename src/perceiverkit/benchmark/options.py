@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .scales import SCALES, Scale
+
 # No torch at import time: `perceiverkit bench --help` builds its flags from this module alone.
 
 #: Precisions: fp32, or bf16 / fp16 autocast (fp16 without loss scaling: meant for inference).
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
-#: Workload sizes: published (GPU), reduced for a 2-core CPU, and tiny (tests).
-Scale = Literal["full", "cpu", "tiny"]
-SCALES: tuple[Scale, ...] = typing.get_args(Scale)
 #: The kernel choices of :func:`perceiverkit.accel.set_attention_kernel` (a test keeps the two equal; importing
 #: accel here would import torch).
 ATTENTION_KERNELS: tuple[str, ...] = ("auto", "fused", "explicit")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..processors.flow import tile_starts, tile_weights
 from ..tokenizer import ByteTokenizer
-from .options import SCALES, Scale
+from .scales import SCALES, Scale
 
 Mode = Literal["infer", "train"]
 
