@@ -1,17 +1,23 @@
-"""Resolving a checkpoint source: a local directory, the name of a model shipped with the package, or a Hugging
-Face Hub id fetched into the hub's cache.
+"""The Hugging Face Hub, both ways: resolving a checkpoint source (a local directory, the name of a model shipped
+with the package, or a Hub id fetched into the hub's cache), and ``push_to_hub`` (a saved model and its model
+card uploaded as a Hub repository).
 
 A failure is one whole sentence that says what went wrong and what to do (check the id, log in for a gated
-model, go online once), whatever ``huggingface_hub`` raised underneath.
+model or to upload, go online once), whatever ``huggingface_hub`` raised underneath.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
+from typing import Any
 
+from ..config import ConfigError
+from ..errors import PerceiverKitError
 from ..resources import packaged_model, packaged_model_names
+from ..tasks.base import TaskModel, install_hub_upload
 from .files import CheckpointNotFoundError
 
 # Files worth downloading: the config and the weights in either format (never e.g. TF or Flax weights).
@@ -72,3 +78,51 @@ def hub_error_message(repo_id: str, revision: str | None, error: Exception, offl
     first_line = (str(error).strip().splitlines() or [""])[0][:200]
     return (f"Could not download {repo_id!r} from the Hugging Face Hub, and it is not in the local cache "
             f"({type(error).__name__}: {first_line}); check the connection and the id, or pass a local folder.")
+
+
+class HubUploadError(PerceiverKitError, RuntimeError):
+    """An upload to the Hugging Face Hub failed; the message says why and what to do."""
+
+
+def push_to_hub(model: TaskModel[Any], repo_id: str, *, token: str | None = None, private: bool | None = None,
+                commit_message: str = "Upload perceiverkit model", revision: str | None = None,
+                training_record: str | os.PathLike[str] | None = None, endpoint: str | None = None) -> str:
+    """Save ``model`` with its model card into a temporary folder and upload it as the hub repository ``repo_id``
+    (created if missing, ``private`` if asked); returns the commit's URL. ``endpoint`` overrides the Hub's address
+    (default: ``HF_ENDPOINT`` or huggingface.co). Progress bars are huggingface_hub's own."""
+    from huggingface_hub import HfApi
+
+    from .model_card import TrainingRecord, write_model_card
+
+    if not _REPO_ID.match(repo_id) or "/" not in repo_id:
+        raise ConfigError(f"{repo_id!r} is not a hub repository id; pass one as owner/name.")
+    record = TrainingRecord.read(training_record) if training_record is not None else None
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="perceiverkit-push-") as folder:
+        model.save_pretrained(folder)
+        write_model_card(folder, model, name=repo_id.split("/")[-1], record=record, source=repo_id)
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            commit = api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=commit_message,
+                                       revision=revision, repo_type="model")
+        except Exception as error:  # everything the hub raises becomes one sentence for the user
+            raise HubUploadError(upload_error_message(repo_id, error)) from None
+    return str(commit.commit_url)
+
+
+def upload_error_message(repo_id: str, error: Exception) -> str:
+    """The sentence that explains why uploading to ``repo_id`` failed."""
+    kinds = {cls.__name__ for cls in type(error).__mro__}
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status in (401, 403):
+        return (f"The Hugging Face Hub refused the upload to {repo_id!r}: pass token=... (or set HF_TOKEN, or run "
+                "`hf auth login`) with a token that may write to that namespace.")
+    if "OfflineModeIsEnabled" in kinds:
+        return (f"Cannot upload to {repo_id!r}: Hugging Face Hub access is switched off (HF_HUB_OFFLINE=1); "
+                "unset it to upload.")
+    first_line = (str(error).strip().splitlines() or [""])[0][:200]
+    return (f"Could not upload to {repo_id!r} on the Hugging Face Hub ({type(error).__name__}: {first_line}); "
+            "check the connection, the id and the token.")
+
+
+install_hub_upload(push_to_hub)

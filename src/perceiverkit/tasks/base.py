@@ -43,6 +43,16 @@ def _checkpoint_io() -> tuple[Callable[[TaskModel[Any], str | os.PathLike[str]],
     return _save, _load
 
 
+# Sharing follows the same pattern: checkpoints/hub.py installs the upload behind push_to_hub.
+_push: Callable[..., str] | None = None
+
+
+def install_hub_upload(push: Callable[..., str]) -> None:
+    """Called by :mod:`perceiverkit.checkpoints.hub`: the function behind ``TaskModel.push_to_hub``."""
+    global _push
+    _push = push
+
+
 class TaskModel(nn.Module, Generic[ConfigT]):
     """A complete model for one task, built from a config dataclass around one :class:`PerceiverIO`.
 
@@ -78,6 +88,18 @@ class TaskModel(nn.Module, Generic[ConfigT]):
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``model.safetensors`` and ``perceiverkit.json`` to ``directory``; load with ``from_pretrained``."""
         return _checkpoint_io()[0](self, directory)
+
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
+                    commit_message: str = "Upload perceiverkit model", revision: str | None = None,
+                    training_record: str | os.PathLike[str] | None = None, endpoint: str | None = None) -> str:
+        """Upload this model to the Hugging Face Hub as ``repo_id`` (created if missing; ``private`` applies only
+        then): the folder ``save_pretrained`` writes, plus a ``README.md`` model card whose metadata comes from
+        the model and, if given, its training record (a training run's output folder). Returns the commit's URL."""
+        if _push is None:
+            importlib.import_module("perceiverkit.checkpoints")  # installs _push
+        assert _push is not None
+        return _push(self, repo_id, token=token, private=private, commit_message=commit_message,
+                     revision=revision, training_record=training_record, endpoint=endpoint)
 
     @classmethod
     def from_pretrained(cls: type[M], source: str | os.PathLike[str], **kwargs: Any) -> M:

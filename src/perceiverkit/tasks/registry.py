@@ -63,6 +63,9 @@ class TaskSpec(Generic[ConfigT]):
     """Data source name (``data.source`` of a training config) → ``"module:Class"`` of its LightningDataModule."""
     pipeline: str | None = None
     """``"module:Class"`` of the pipeline that runs this task on raw inputs."""
+    pipeline_tag: str | None = None
+    """The Hugging Face Hub's name for this task (``fill-mask``, ``image-classification``): the ``pipeline_tag``
+    of a model card. ``None`` where the Hub has no such task (optical flow)."""
 
     @property
     def config_class(self) -> type[ConfigT]:

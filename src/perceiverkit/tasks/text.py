@@ -226,11 +226,13 @@ register_task(TaskSpec(
     lightning_module="perceiverkit.train.modules:MaskedLMModule",
     data_sources={"text-corpus": "perceiverkit.train.datamodules:TextCorpusData"},
     pipeline="perceiverkit.pipelines.fill_mask:FillMask",
+    pipeline_tag="fill-mask",
 ))
 
 register_task(TaskSpec(
     name=SequenceClassifier.task,
     model_class=SequenceClassifier,
+    pipeline_tag="text-classification",
     transformers=(TransformersArchitecture("PerceiverForSequenceClassification", _classifier_from_transformers,
                                            _classifier_keys),),
     lightning_module="perceiverkit.train.modules:ClassificationModule",

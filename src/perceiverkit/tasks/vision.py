@@ -154,4 +154,5 @@ register_task(TaskSpec(
                   "digits": "perceiverkit.train.datamodules:DigitsData",
                   "image-folder": "perceiverkit.train.datamodules:ImageFolderData"},
     pipeline="perceiverkit.pipelines.image_classification:ImageClassification",
+    pipeline_tag="image-classification",
 ))
