@@ -16,7 +16,7 @@ import transformers
 
 import perceiverkit
 from perceiverkit import EncoderConfig, MaskedLanguageModel, MaskedLanguageModelConfig
-from perceiverkit.cli import COMMANDS, main
+from perceiverkit.cli import COMMANDS, build_parser, main
 from perceiverkit.cli._errors import OPTIONAL_MODULES
 from perceiverkit.resources import packaged_config
 
@@ -193,3 +193,64 @@ def test_every_install_hint_in_the_library_names_an_extra_that_exists():
     named = {re.search(r"perceiverkit\[(\w+)\]", hint) for _, hint in hints}
     assert None not in named, sorted(hints)  # no bare `pip install scikit-learn`
     assert {match.group(1) for match in named if match} <= extras
+
+
+# --- inference commands: classify-text, --device and --dtype -------------------------------------------------------
+
+INFERENCE_COMMANDS = ("fill-mask", "classify-image", "classify-text", "flow", "autoencode")
+
+
+def _tiny_text_classifier(directory: Path) -> Path:
+    from perceiverkit import SequenceClassifier, SequenceClassifierConfig
+
+    torch.manual_seed(0)
+    return SequenceClassifier(SequenceClassifierConfig(
+        d_model=16, max_position_embeddings=32, num_labels=3, labels=("sport", "music", "food"),
+        encoder=EncoderConfig(num_latents=4, d_latents=16, num_self_attends_per_block=1, num_self_attention_heads=2,
+                              num_cross_attention_heads=1))).save_pretrained(directory)
+
+
+def test_every_inference_command_takes_device_and_dtype():
+    parser = build_parser()
+    for name in INFERENCE_COMMANDS:
+        words = {"fill-mask": ["[MASK]"], "classify-text": ["t", "--model", "m"], "autoencode": ["v.mp4"]}.get(
+            name, ["a", "b"])
+        args = parser.parse_args([name, *words, "--device", "cpu", "--dtype", "bfloat16"])
+        assert (args.device, args.dtype) == ("cpu", "bfloat16")
+        assert parser.parse_args([name, *words]).device == "auto"  # an accelerator when present
+
+
+def test_classify_text_in_bfloat16(tmp_path, capsys):
+    model = _tiny_text_classifier(tmp_path / "model")
+    assert main(["classify-text", "a goal in the last minute", "pasta with basil", "--model", str(model),
+                 "--top-k", "2", "--device", "auto", "--dtype", "bfloat16"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("'a goal in the last minute': ")
+    assert all(line.count("%)") == 2 and re.search(r"(sport|music|food) \(\d+\.\d%\)", line) for line in lines)
+
+
+def test_fill_mask_on_the_shipped_model_with_device_and_dtype(capsys):
+    assert main(["fill-mask", "the cat s[MASK]t", "--model", "byte-mlm", "--device", "cpu",
+                 "--dtype", "float16"]) == 0
+    out = capsys.readouterr().out
+    assert "'the cat s[MASK]t' → 'the cat s" in out and "mask 0: '" in out
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--device", "tpu", "unknown device 'tpu'; expected one of ['auto', 'cpu', 'cuda', 'mps']"),
+    ("--dtype", "float64", "unknown dtype 'float64'; expected one of ['float32', 'bfloat16', 'float16']"),
+    ("--device", "cuda", "device 'cuda' is not available: this machine has no CUDA; choose cpu, or auto"),
+])
+def test_a_wrong_device_or_dtype_is_one_line_naming_the_choices(flag, value, message, tmp_path, capsys,
+                                                                monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = _tiny_text_classifier(tmp_path / "model")
+    assert main(["classify-text", "hello", "--model", str(model), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"perceiverkit classify-text: error: {message}")
+
+
+def test_classify_text_refuses_a_model_of_another_task(capsys):
+    assert main(["classify-text", "hello", "--model", "byte-mlm"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected task 'text-classification'" in err

@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "WordHashTokenizer": ".word_tokenizer",
     "create_model": ".tasks",
     "from_pretrained": ".checkpoints",
+    "pipeline": ".pipelines",
     "preset_config": ".tasks",
 }
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from .encoder import PerceiverEncoder
     from .image_processing import ImageProcessor
     from .model import Encoded, PerceiverIO, PerceiverOutput
+    from .pipelines import pipeline
     from .tasks import (
         PRESETS,
         FlowOutput,
@@ -124,5 +126,6 @@ __all__ = [
     "WordHashTokenizer",
     "create_model",
     "from_pretrained",
+    "pipeline",
     "preset_config",
 ]

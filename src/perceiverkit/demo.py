@@ -60,10 +60,12 @@ def fill_mask_section(models: Path | None) -> dict[str, Any]:
     from .pipelines.fill_mask import FillMask
 
     fill = FillMask(_load(models, "mlm"), top_k=3)
-    results = fill(list(FILL_MASK_TEXTS))
-    for text, result in zip(FILL_MASK_TEXTS, results, strict=True):
-        print(f"  {text}\n→ {result.text}   (top 3 per mask: {result.candidates})")
-    return {"texts": list(FILL_MASK_TEXTS), "filled": [r.text for r in results]}
+    results = fill.predict(list(FILL_MASK_TEXTS))  # per text, per mask: the top 3 candidates
+    filled = [per_mask[0][0]["sequence"] for per_mask in results]  # the best candidate fills every mask
+    for text, text_filled, per_mask in zip(FILL_MASK_TEXTS, filled, results, strict=True):
+        top = [[c["token_str"] for c in candidates] for candidates in per_mask]
+        print(f"  {text}\n→ {text_filled}   (top 3 per mask: {top})")
+    return {"texts": list(FILL_MASK_TEXTS), "filled": filled}
 
 
 def fashion_mnist_section(models: Path | None, out: Path, limit: int | None, batch_size: int = 500) -> dict[str, Any]:

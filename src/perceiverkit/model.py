@@ -10,6 +10,7 @@ e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,12 @@ __all__ = ["Encoded", "PerceiverIO", "PerceiverOutput"]
 
 @dataclass
 class PerceiverOutput:
-    """Model output. ``logits`` is the decoded (and postprocessed) output."""
+    """Model output. ``logits`` is the decoded (and postprocessed) output.
+
+    It indexes like Transformers' ``ModelOutput``: by name (``output["logits"]``) or by position among the
+    fields that are set, in Transformers' order, which puts ``loss`` first: ``output[0]`` is the logits, or the
+    loss when labels were given. A field that is ``None`` has no key and no position.
+    """
 
     logits: Any  # a tensor, or a dict of tensors by modality
     last_hidden_state: Tensor | None = None
@@ -34,8 +40,22 @@ class PerceiverOutput:
     attentions: tuple[Tensor, ...] | None = None
     cross_attentions: tuple[Tensor, ...] | None = None
 
-    def __getitem__(self, key: str) -> Tensor | tuple[Tensor, ...] | None:
-        return getattr(self, key)
+    def keys(self) -> list[str]:
+        """The names of the fields that are set, ``loss`` first, then the declaration order (Transformers')."""
+        names = [f.name for f in dataclasses.fields(self)]
+        ordered = ["loss", *(name for name in names if name != "loss")]
+        return [name for name in ordered if getattr(self, name) is not None]
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The values of :meth:`keys`, in order."""
+        return tuple(getattr(self, name) for name in self.keys())
+
+    def __getitem__(self, key: str | int | slice) -> Any:
+        if isinstance(key, str):
+            if key not in self.keys():
+                raise KeyError(key)  # as Transformers: an unset field has no key
+            return getattr(self, key)
+        return self.to_tuple()[key]
 
 
 def _as_key_mask(mask: Tensor | None, batch: int, length: int) -> Tensor | None:

@@ -52,6 +52,7 @@ def test_autoencode_cli_on_the_bundled_clip(tmp_path, capsys):
     assert written == ["frames.png", "input.wav", "reconstruction.gif", "reconstruction.wav", "summary.json"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert np.isfinite(summary["video_psnr_db"]) and summary["label"].startswith("class ")
+    assert 1 / 7 <= summary["score"] <= 1  # the best of 7 softmax scores
     with wave.open(str(tmp_path / "out" / "reconstruction.wav")) as f:
         assert f.getnframes() == 4 * 1920 and f.getframerate() == 48000
 

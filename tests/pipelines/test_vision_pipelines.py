@@ -57,11 +57,17 @@ def test_classification_pipeline_batches(classifier_dir, tmp_path):
     model = ImageClassifier.from_pretrained(classifier_dir)
     paths = _images(tmp_path, 5)
     results = ImageClassification(model, batch_size=2)(paths, top_k=2)
-    single = ImageClassification(model, batch_size=1)([paths[3]], top_k=3)[0]
+    single = ImageClassification(model, batch_size=1)(paths[3], top_k=3)  # one image: its list, as Transformers
     assert len(results) == 5 and all(len(r) == 2 for r in results)
-    assert {p.label for p in single} == {"cat", "dog", "bird"}
-    assert abs(sum(p.probability for p in single) - 1) < 1e-5
-    assert results[3][0].label == single[0].label and abs(results[3][0].probability - single[0].probability) < 1e-5
+    assert all(set(r) == {"label", "score"} for r in single)  # Transformers' result names
+    assert {r["label"] for r in single} == {"cat", "dog", "bird"}
+    assert abs(sum(r["score"] for r in single) - 1) < 1e-5
+    assert results[3][0]["label"] == single[0]["label"] and abs(results[3][0]["score"] - single[0]["score"]) < 1e-5
+    # the scores are the softmax of the model's logits on the processor's pixels (the oracle: the model itself)
+    pixels = ImageClassification(model).processor([paths[3]])["pixel_values"]
+    with torch.no_grad():
+        expected = model(pixel_values=pixels).logits.softmax(-1)[0]
+    assert [r["score"] for r in single] == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-5)
 
 
 def test_classify_image_cli(classifier_dir, tmp_path, capsys):

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..devices import resolve_device, resolve_dtype
 from ..errors import PerceiverKitError
 from ..tasks.base import TaskModel, install_checkpoint_io
 from ..tasks.registry import TaskSpec, get_task
@@ -52,9 +53,10 @@ def from_pretrained(
     source: str | os.PathLike[str],
     *,
     task: str | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: str | torch.dtype = torch.float32,
     device: str | torch.device | None = None,
     revision: str | None = None,
+    token: str | bool | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
 ) -> TaskModel[Any]:
@@ -66,9 +68,15 @@ def from_pretrained(
     cache). Every tensor must match: missing, unexpected and mis-shaped tensors raise
     :class:`CheckpointMismatchError` naming them. With ``task`` (a task name or alias), a checkpoint of any
     other task is refused with :class:`WrongTaskError` before its weights are read.
+
+    ``dtype`` is a torch dtype or its name (``"bfloat16"``); ``device`` a torch device, ``"cpu"``, ``"cuda"``,
+    ``"mps"`` or ``"auto"`` (an accelerator when present); a wrong one is refused in one line before any download.
+    ``revision`` and ``token`` go to the hub (a branch, tag or commit; an access token for private models).
     """
     wanted = get_task(task) if task is not None else None
-    directory = resolve_source(source, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    target_dtype, target_device = resolve_dtype(dtype), resolve_device(device)
+    directory = resolve_source(source, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                               token=token)
     if (directory / CONFIG_FILE).is_file():
         name, config = read_native_config(directory)
         spec = get_task(name)
@@ -94,7 +102,7 @@ def from_pretrained(
         raise CheckpointMismatchError(report, str(directory))
     model.load_state_dict(state, strict=True, assign=True)
     _check_loaded(model, str(directory))
-    model.to(device=device, dtype=dtype)
+    model.to(device=target_device, dtype=target_dtype)
     return model.eval()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import MODEL_HELP, load_model
+from ._common import MODEL_HELP, add_batch_arguments, load_pipeline, ranked
 
 HELP = "fill [MASK] bytes in texts with a masked language model"
 
@@ -12,14 +12,12 @@ HELP = "fill [MASK] bytes in texts with a masked language model"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="+", help="texts containing [MASK] tokens, one per masked byte")
     parser.add_argument("--model", default="deepmind/language-perceiver", help=MODEL_HELP)
-    parser.add_argument("--top-k", type=int, default=3, help="candidates to show per masked byte (default 3)")
+    add_batch_arguments(parser, top_k=3, what="candidates", per="masked byte")
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..pipelines import FillMask
-
-    fill = FillMask(load_model(args.model, "masked-lm"), top_k=args.top_k)
-    for text, result in zip(args.text, fill(args.text), strict=True):
-        print(f"{text!r} → {result.text!r}")
-        for i, candidates in enumerate(result.candidates):
-            print(f"    mask {i}: {candidates}")
+    fill = load_pipeline("fill-mask", args, top_k=args.top_k, batch_size=args.batch_size)
+    for text, per_mask in zip(args.text, fill.predict(args.text, progress=True), strict=True):
+        print(f"{text!r} → {per_mask[0][0]['sequence']!r}")
+        for i, candidates in enumerate(per_mask):
+            print(f"    mask {i}: {ranked(candidates, 'token_str', quote=True)}")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PerceiverKitError
-from ._common import MODEL_HELP, load_model
+from ._common import MODEL_HELP, add_device_arguments, load_pipeline
 
 HELP = "optical flow between consecutive frames, written as colour-coded PNGs"
 
@@ -18,16 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="deepmind/optical-flow-perceiver", help=MODEL_HELP)
     parser.add_argument("--figure", action="store_true", help="also write a side-by-side figure of frames and flow")
     parser.add_argument("--tile-batch-size", type=int, default=4, help="tiles per forward pass (default 4)")
+    add_device_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..pipelines import FlowEstimation
     from ..pipelines.flow import frame_pair
     from ..viz import save_flow_figure, save_flow_png
 
     if len(args.frames) < 2:
         raise PerceiverKitError(f"flow needs at least two frames, got {len(args.frames)}")
-    estimate = FlowEstimation(load_model(args.model, "optical-flow"), tile_batch_size=args.tile_batch_size)
+    estimate = load_pipeline("optical-flow", args, tile_batch_size=args.tile_batch_size)
     pairs = list(zip(args.frames[:-1], args.frames[1:], strict=True))
     output = Path(args.output)
     for i, (first, second) in enumerate(pairs):

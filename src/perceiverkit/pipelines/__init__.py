@@ -1,21 +1,26 @@
-"""Task pipelines: raw inputs in, readable results out. ``pipeline(task, model)`` picks the one a task names."""
+"""Task pipelines: raw inputs in, readable results out, under Transformers' names (``score``, ``label``,
+``token_str``, ``sequence``). ``pipeline(task, model, device=, dtype=)`` picks the one a task names."""
 
 from .autoencode import Autoencode, AutoencodeResult, psnr, save_outputs
-from .factory import pipeline
-from .fill_mask import FilledText, FillMask
+from .factory import pipeline, pipeline_tasks
+from .fill_mask import FillMask
 from .flow import FlowEstimation, frame_pair
-from .image_classification import ImageClassification, Prediction
+from .image_classification import ImageClassification
+from .results import ClassificationResult, FillMaskResult
+from .text_classification import TextClassification
 
 __all__ = [
     "Autoencode",
     "AutoencodeResult",
+    "ClassificationResult",
     "FillMask",
-    "FilledText",
+    "FillMaskResult",
     "FlowEstimation",
     "ImageClassification",
-    "Prediction",
+    "TextClassification",
     "frame_pair",
     "pipeline",
+    "pipeline_tasks",
     "psnr",
     "save_outputs",
 ]

@@ -23,15 +23,17 @@ def psnr(reconstruction: np.ndarray, reference: np.ndarray, peak: float = 1.0) -
 
 @dataclass
 class AutoencodeResult:
-    """Reconstructed ``video`` ``(T, H, W, 3)`` in [0, 1] and ``audio`` ``(S,)``, with quality and the label."""
+    """Reconstructed ``video`` ``(T, H, W, 3)`` in [0, 1] and ``audio`` ``(S,)``, with quality and the label
+    (``label`` and ``score``, the names of Transformers' classification results)."""
 
     video: np.ndarray
     audio: np.ndarray
     video_psnr: float
     audio_psnr: float
+    label: str
+    """The predicted class of the clip (its name, or ``LABEL_i``), with its softmax ``score``."""
+    score: float
     label_index: int
-    label_name: str
-    label_probability: float
 
 
 class Autoencode:
@@ -62,8 +64,7 @@ class Autoencode:
 
     @torch.no_grad()
     def __call__(self, clip: Clip, progress: bool = False) -> AutoencodeResult:
-        device = next(self.model.parameters()).device
-        inputs = {k: v.to(device) for k, v in self.inputs(clip).items()}
+        inputs = {k: v.to(self.model.device) for k, v in self.inputs(clip).items()}
         with progress_callback("decoding", "chunk", progress) as report:
             out = self.model.reconstruct(inputs, self.chunk_size, progress=report)
         video = out[IMAGE][0].clamp(0, 1).float().cpu().numpy()
@@ -76,8 +77,7 @@ class Autoencode:
             video_psnr=psnr(video, clip.frames / 255.0),
             # Audio is rarely at full scale: measure against the clip's own peak so silence doesn't score well.
             audio_psnr=psnr(np.clip(audio, -1, 1), clip.audio, peak=float(np.abs(clip.audio).max()) or 1.0),
-            label_index=index, label_name=names[index] if names else f"LABEL_{index}",
-            label_probability=float(probs[index]),
+            label=names[index] if names else f"LABEL_{index}", score=float(probs[index]), label_index=index,
         )
 
 
@@ -96,8 +96,7 @@ def save_outputs(clip: Clip, result: AutoencodeResult, directory: str | Path, sa
         "audio_input": write_wav(out / "input.wav", clip.audio, sample_rate),
     }
     summary = {"video_psnr_db": result.video_psnr, "audio_psnr_db": result.audio_psnr,
-               "label": result.label_name, "label_index": result.label_index,
-               "label_probability": result.label_probability}
+               "label": result.label, "label_index": result.label_index, "score": result.score}
     paths["summary"] = out / "summary.json"
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
     return paths

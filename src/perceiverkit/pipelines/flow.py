@@ -29,7 +29,7 @@ class FlowEstimation:
 
     @torch.no_grad()
     def __call__(self, frame1: ImageInput, frame2: ImageInput, progress: bool = False) -> np.ndarray:
-        frames = frame_pair(frame1, frame2).to(next(self.model.parameters()).device)
+        frames = frame_pair(frame1, frame2).to(self.model.device)
         with progress_callback("flow tiles", "tile", progress) as report:
             out = self.model(frames, tile_batch_size=self.tile_batch_size, progress=report)
         return out.flow[0].float().cpu().numpy()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import torch
 from torch import Tensor, nn
 
 from ..layers.init import init_weights
@@ -80,6 +81,16 @@ class TaskModel(nn.Module, Generic[ConfigT]):
         """Opt in to checking every input for NaN and infinity (off by default: it costs a pass over the data)."""
         self.perceiver.check_finite = finite
         return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (its first parameter's device, as Transformers' ``model.device``)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's floating-point precision (its first floating-point parameter's dtype)."""
+        return next((p.dtype for p in self.parameters() if p.is_floating_point()), torch.float32)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of (unique) parameters."""

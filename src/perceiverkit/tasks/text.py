@@ -214,7 +214,7 @@ def _classifier_keys(config: SequenceClassifierConfig) -> list[keys.KeyRule]:
 register_task(TaskSpec(
     name=MaskedLanguageModel.task,
     model_class=MaskedLanguageModel,
-    aliases=("mlm",),
+    aliases=("mlm", "fill-mask"),  # fill-mask: Transformers' pipeline task
     presets=(Preset(
         name="language-perceiver",
         task=MaskedLanguageModel.task,
@@ -238,4 +238,5 @@ register_task(TaskSpec(
     lightning_module="perceiverkit.train.modules:ClassificationModule",
     data_sources={"wordnet-lexnames": "perceiverkit.train.datamodules:WordNetData",
                   "text-files": "perceiverkit.train.datamodules:LabelledTextFilesData"},
+    pipeline="perceiverkit.pipelines.text_classification:TextClassification",
 ))
