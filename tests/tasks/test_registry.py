@@ -39,7 +39,7 @@ TRANSFORMERS_ARCHITECTURES = {
 
 
 def test_each_task_is_found_by_name_and_alias():
-    assert set(TASKS) == {"masked-lm", "text-classification", "image-classification", "optical-flow",
+    assert set(TASKS) == {"masked-lm", "text-classification", "image-classification", "optical-flow", "causal-lm",
                           "multimodal-autoencoding", "point-cloud-classification"}
     for name, model_class in TASKS.items():
         spec = get_task(name)

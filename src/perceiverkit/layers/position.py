@@ -4,6 +4,10 @@ Fourier features follow the Perceiver paper: for each spatial dimension ``d`` an
 ``f_k`` spaced linearly from 1 to ``max_resolution[d] / 2``, the features are ``sin(π f_k x_d)`` and
 ``cos(π f_k x_d)``, optionally preceded by the raw coordinates. Channel order is
 ``[x_1..x_D, sin(dim 1, bands 1..K), ..., sin(dim D, ...), cos(dim 1, ...), ..., cos(dim D, ...)]``.
+
+Rotary position embeddings (Su et al., 2021) rotate query and key channels instead of adding a vector to the
+inputs: pair ``i`` of a ``D``-wide head at position ``m`` turns by the angle ``m·θ_i``, ``θ_i = base^(-2i/D)``, so
+``q_m · k_n`` depends on ``m − n`` only and the position table has no length limit.
 """
 
 from __future__ import annotations
@@ -117,3 +121,29 @@ class FourierPositionEncoding(nn.Module):
                 f"positions must have {len(self.max_resolution)} coordinates, got shape {tuple(pos.shape)}"
             )
         return fourier_features(pos, self.num_bands, self.max_resolution, self.concat_pos, self.sine_only).to(dtype)
+
+
+def rotary_angles(positions: Tensor, head_width: int, base: float = 10000.0) -> tuple[Tensor, Tensor]:
+    """``cos`` and ``sin`` of the rotary angles ``positions · θ_i`` for integer ``positions`` ``(..., N)``:
+    each ``(..., N, head_width / 2)``, in float32 (``head_width`` must be even)."""
+    if head_width % 2:
+        raise ValueError(f"rotary position embeddings need an even head width, got {head_width}")
+    device = positions.device
+    if device.type == "mps":  # MPS has no float64
+        positions = positions.cpu()
+    inverse_frequencies = base ** (-torch.arange(0, head_width, 2, device=positions.device,
+                                                 dtype=torch.float64) / head_width)  # (D/2,)
+    # Angles and their cos/sin in float64: positions reach tens of thousands, where a float32 angle is off by
+    # ~1e-3 rad.
+    angles = positions.to(torch.float64)[..., None] * inverse_frequencies  # (..., N, D/2)
+    return angles.cos().float().to(device), angles.sin().float().to(device)
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate the channel pairs ``(x_i, x_{i + D/2})`` of ``x`` ``(B, H, N, D)`` by the angles whose ``cos`` /
+    ``sin`` are ``(N, D/2)`` or ``(B, N, D/2)`` (from :func:`rotary_angles`); returns ``x``'s shape and dtype."""
+    if cos.dim() == 3:  # one row of positions per batch element: broadcast over the heads
+        cos, sin = cos[:, None], sin[:, None]  # (B, 1, N, D/2)
+    first, second = x.float().chunk(2, dim=-1)  # (B, H, N, D/2) each
+    rotated = torch.cat([first * cos - second * sin, second * cos + first * sin], dim=-1)  # (B, H, N, D)
+    return rotated.to(x.dtype)

@@ -2,6 +2,7 @@
 :mod:`perceiverkit.tasks.registry`."""
 
 from .base import TaskModel
+from .causal_lm import PerceiverAR, PerceiverARConfig
 from .flow import FlowOutput, OpticalFlow, OpticalFlowConfig
 from .heads import classification_decoder, classification_loss
 from .multimodal import (
@@ -47,6 +48,8 @@ __all__ = [
     "MultimodalAutoencoderConfig",
     "OpticalFlow",
     "OpticalFlowConfig",
+    "PerceiverAR",
+    "PerceiverARConfig",
     "PointCloudClassifier",
     "PointCloudClassifierConfig",
     "PointCloudPreprocessor",
