@@ -22,6 +22,7 @@ from . import (
     export_onnx,
     fill_mask,
     flow,
+    generate,
     plot,
     presets,
     train,
@@ -44,6 +45,7 @@ class Command(Protocol):
 COMMANDS: dict[str, Command] = {
     "presets": presets,
     "fill-mask": fill_mask,
+    "generate": generate,
     "classify-image": classify_image,
     "classify-text": classify_text,
     "flow": flow,
