@@ -490,6 +490,8 @@ register_task(TaskSpec(
         Preset(name="perceiver-ar-tiny", task=PerceiverAR.task, make_config=_tiny,
                description="A tiny byte-level Perceiver AR for tests and quick runs (untrained)."),
     ),
+    lightning_module="perceiverkit.train.causal_lm:CausalLMModule",
+    data_sources={"packed-text": "perceiverkit.train.causal_lm:PackedTextData"},
     pipeline="perceiverkit.pipelines.text_generation:TextGeneration",
     pipeline_tag="text-generation",
 ))

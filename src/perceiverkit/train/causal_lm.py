@@ -1,0 +1,84 @@
+"""Training Perceiver AR (task ``causal-lm``): its Lightning module and its data source, packed byte windows.
+
+The causal language model reads long windows of running text: a corpus's documents are joined (``"\\n\\n"``
+between them) and cut into windows of ``sequence_length`` bytes with no padding and no special tokens, so that
+every position of every window is real text. The loss is the next-byte cross-entropy on the latent positions (the
+last ``num_latents`` of each window); it is also logged in bits per byte, the unit compressors are compared in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..config import ConfigError
+from ..tokenizer import ByteTokenizer
+from .datamodules import PerceiverDataModule
+from .modules import PerceiverModule, accuracy
+
+
+class CausalLMModule(PerceiverModule):
+    """Next-token loss on the latent positions, with bits per byte and next-byte accuracy."""
+
+    def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
+        out = self.model(batch["input_ids"], labels=batch["labels"])
+        count = out.logits.shape[1]
+        targets = batch["labels"][:, -count + 1:]  # latent at position p predicts p + 1; the last has no target
+        return out.loss, {"bits_per_byte": out.loss.detach() / math.log(2),
+                          "accuracy": accuracy(out.logits[:, :-1].detach(), targets)}
+
+
+def corpus_readers() -> dict[str, Callable[[], list[str]]]:
+    """The corpora installed with the system, by name: each reads its documents."""
+    from ..datasets import read_jargon_file, wordnet_gloss_corpus
+
+    return {"jargon": lambda: [read_jargon_file()], "wordnet": wordnet_gloss_corpus}
+
+
+class PackedTextData(PerceiverDataModule):
+    """Byte windows of ``sequence_length`` (default four times the model's ``num_latents``) packed from
+    ``corpus`` (``jargon``, ``wordnet`` or both joined by ``+``) and text files under ``paths``; a contiguous
+    ``val_fraction`` of the bytes is held out for validation (:class:`~perceiverkit.datasets.ByteChunks`)."""
+
+    source = "packed-text"
+    options = ("corpus", "paths", "sequence_length", "val_fraction")
+
+    def sequence_length(self) -> int:
+        length = int(self.option("sequence_length", 4 * self.model_config.num_latents))
+        if length < self.model_config.num_latents:
+            raise ConfigError(f"data.options.sequence_length ({length}) must be at least the model's num_latents "
+                              f"({self.model_config.num_latents})")
+        if self.model_config.position_encoding == "learned" and length > self.model_config.max_position_embeddings:
+            raise ConfigError(f"data.options.sequence_length ({length}) is longer than the model's position table "
+                              f"(max_position_embeddings={self.model_config.max_position_embeddings})")
+        return length
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import ByteChunks, read_text_documents
+
+        readers = corpus_readers()
+        names = [name for name in str(self.option("corpus", "jargon+wordnet") or "").split("+") if name]
+        unknown = sorted(set(names) - set(readers))
+        if unknown:
+            raise ConfigError(f"unknown corpus {unknown[0]!r}; use {' and/or '.join(readers)} (joined by +), "
+                              "or text files under paths")
+        documents = [document for name in names for document in readers[name]()]
+        documents += [document for path in self.option("paths", []) or [] for document in read_text_documents(path)]
+        if not documents:
+            raise ConfigError("the text corpus is empty: choose corpus: jargon+wordnet or give paths")
+        length, fraction = self.sequence_length(), float(self.option("val_fraction", 0.05))
+        return (ByteChunks(documents, length, "train", val_fraction=fraction, seed=self.seed),
+                ByteChunks(documents, length, "val", val_fraction=fraction, seed=self.seed))
+
+    def collate(self, items: list[Any]) -> dict[str, Tensor]:
+        offset = ByteTokenizer.num_special_tokens
+        ids = torch.tensor([[byte + offset for byte in window] for window in items])  # (B, sequence_length)
+        return {"input_ids": ids, "labels": ids}
+
+
+__all__ = ["CausalLMModule", "PackedTextData"]
