@@ -7,10 +7,12 @@ registry (:mod:`perceiverkit.tasks.registry`) and names no task itself.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..config import ConfigError
 from ..devices import resolve_device, resolve_dtype
 from ..errors import PerceiverKitError
 from ..tasks.base import TaskModel, install_checkpoint_io
@@ -20,6 +22,7 @@ from .files import CheckpointNotFoundError, load_state_dict
 from .hub import resolve_source
 from .keymap import CheckpointMismatchError, ConversionReport, apply_rules
 from .native import CONFIG_FILE, read_native_config, save_model
+from .transformers_export import save_transformers
 from .transformers_format import HF_CONFIG_FILE, architecture_of, read_hf_config
 
 __all__ = [
@@ -30,7 +33,12 @@ __all__ = [
     "WrongTaskError",
     "from_pretrained",
     "save_model",
+    "save_pretrained",
+    "save_transformers",
 ]
+
+#: What ``save_pretrained(directory, format=...)`` writes: our format, or Transformers'.
+SAVE_FORMATS = {"perceiverkit": save_model, "transformers": save_transformers}
 
 
 class WrongTaskError(PerceiverKitError, ValueError):
@@ -111,4 +119,12 @@ def _check_task(found: TaskSpec[Any], wanted: TaskSpec[Any] | None, source: str 
         raise WrongTaskError(f"{source} holds a model for task {found.name!r}; expected task {wanted.name!r}")
 
 
-install_checkpoint_io(save_model, from_pretrained)
+def save_pretrained(model: TaskModel[Any], directory: str | os.PathLike[str], format: str = "perceiverkit") -> Path:
+    """Save ``model`` into ``directory`` in our format (``perceiverkit.json`` + ``model.safetensors``) or in
+    Transformers' (``config.json`` + ``model.safetensors``, loadable by ``transformers.PerceiverFor…``)."""
+    if format not in SAVE_FORMATS:
+        raise ConfigError(f"format must be one of {sorted(SAVE_FORMATS)}, got {format!r}")
+    return SAVE_FORMATS[format](model, directory)
+
+
+install_checkpoint_io(save_pretrained, from_pretrained)

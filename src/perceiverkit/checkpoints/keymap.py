@@ -1,11 +1,12 @@
-"""Applying a key table: renaming (and fusing) checkpoint tensors into our parameter names, reporting mismatches.
+"""Applying a key table: renaming (and fusing) checkpoint tensors into our parameter names, reporting mismatches;
+and reading a table backwards, to save our tensors under the checkpoint's names (splitting fused ones).
 
 The tables themselves are built next to each task from the blocks in :mod:`perceiverkit.tasks.transformers_keys`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -74,3 +75,27 @@ def apply_rules(
             mismatched.append(f"{name} (checkpoint {tuple(converted[name].shape)}, model {tuple(shape)})")
     unexpected = sorted(set(source) - used) + sorted(set(converted) - set(expected))
     return converted, ConversionReport(sorted(set(missing)), unexpected, mismatched)
+
+
+def invert_rules(
+    ours: Mapping[str, Tensor],
+    rules: Iterable[KeyRule],
+    part_sizes: Callable[[KeyRule, Tensor], Sequence[int]],
+) -> dict[str, Tensor]:
+    """The inverse of :func:`apply_rules`: our tensors renamed back into the checkpoint's names. A tensor that
+    several sources fill is split along the first axis into ``part_sizes(rule, tensor)`` rows. Every tensor of
+    ``ours`` must be some rule's target (else :class:`CheckpointMismatchError` names the ones left over)."""
+    rules = list(rules)
+    targets = {r.target for r in rules}
+    missing, unmapped = sorted(targets - set(ours)), sorted(set(ours) - targets)
+    if missing or unmapped:
+        raise CheckpointMismatchError(ConversionReport(missing, unmapped, []), "the key table")
+    theirs: dict[str, Tensor] = {}
+    for r in rules:
+        tensor = ours[r.target]
+        parts = [tensor] if len(r.sources) == 1 else tensor.split(list(part_sizes(r, tensor)), dim=0)
+        if len(parts) != len(r.sources):
+            raise ValueError(f"{r.target} splits into {len(parts)} parts, but the table names {len(r.sources)}")
+        # Clones: split parts are views of one storage, which a safetensors file cannot hold.
+        theirs.update((source, part.contiguous().clone()) for source, part in zip(r.sources, parts, strict=True))
+    return theirs

@@ -26,18 +26,17 @@ M = TypeVar("M", bound="TaskModel[Any]")
 
 # checkpoints/ sits above tasks/ in the layer order, so TaskModel cannot import it; instead checkpoints/
 # installs its save and load functions here when imported (on first use, if nothing imported it before).
-_save: Callable[[TaskModel[Any], str | os.PathLike[str]], Path] | None = None
+_save: Callable[..., Path] | None = None
 _load: Callable[..., TaskModel[Any]] | None = None
 
 
-def install_checkpoint_io(save: Callable[[TaskModel[Any], str | os.PathLike[str]], Path],
-                          load: Callable[..., TaskModel[Any]]) -> None:
+def install_checkpoint_io(save: Callable[..., Path], load: Callable[..., TaskModel[Any]]) -> None:
     """Called by :mod:`perceiverkit.checkpoints`: the functions behind ``save_pretrained``/``from_pretrained``."""
     global _save, _load
     _save, _load = save, load
 
 
-def _checkpoint_io() -> tuple[Callable[[TaskModel[Any], str | os.PathLike[str]], Path], Callable[..., TaskModel[Any]]]:
+def _checkpoint_io() -> tuple[Callable[..., Path], Callable[..., TaskModel[Any]]]:
     if _save is None or _load is None:  # named by string, as TaskSpec names Lightning: checkpoints sits above tasks
         importlib.import_module("perceiverkit.checkpoints")  # installs _save and _load
     assert _save is not None and _load is not None
@@ -96,9 +95,13 @@ class TaskModel(nn.Module, Generic[ConfigT]):
         """Number of (unique) parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``model.safetensors`` and ``perceiverkit.json`` to ``directory``; load with ``from_pretrained``."""
-        return _checkpoint_io()[0](self, directory)
+    def save_pretrained(self, directory: str | os.PathLike[str], format: str = "perceiverkit") -> Path:
+        """Write ``model.safetensors`` and ``perceiverkit.json`` to ``directory``; load with ``from_pretrained``.
+
+        ``format="transformers"`` writes Transformers' ``config.json`` + ``model.safetensors`` instead, for
+        ``transformers.PerceiverFor….from_pretrained`` (a feature Transformers lacks is refused, naming the field).
+        """
+        return _checkpoint_io()[0](self, directory, format)
 
     def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool | None = None,
                     commit_message: str = "Upload perceiverkit model", revision: str | None = None,

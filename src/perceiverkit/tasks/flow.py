@@ -186,6 +186,17 @@ def _from_transformers(hf: dict[str, Any]) -> OpticalFlowConfig:
     return OpticalFlowConfig(train_size=train_size, encoder=keys.encoder_config(hf), tile_overlap=overlap)  # type: ignore[arg-type]
 
 
+def _to_transformers(config: OpticalFlowConfig) -> dict[str, Any]:
+    # Transformers hard-codes the published preprocessing and decoder; ours-only features (a cost volume, the query
+    # residual) change the computation and cannot travel. Tiling and the pixel scale only act outside the network.
+    keys.require_fields(config, OpticalFlowConfig(), ("cost_volume_radius", "decoder_query_residual", "num_bands",
+                                                      "patch_features", "decoder_num_heads", "rescale_factor"),
+                        "PerceiverForOpticalFlow")
+    width = config.image_config().position.output_channels(2) + config.patch_features
+    return keys.hf_config("PerceiverForOpticalFlow", train_size=list(config.train_size), d_model=width,
+                          **keys.encoder_to_hf(config.encoder))
+
+
 def _transformers_keys(config: OpticalFlowConfig) -> list[keys.KeyRule]:
     return [
         *keys.image_preprocessor("perceiver.preprocessor", "perceiver.input_preprocessor", config.image_config()),
@@ -205,7 +216,8 @@ register_task(TaskSpec(
         description="Optical flow from 3×3 patches of two frames, trained on AutoFlow at 368×496.",
         hub_id="deepmind/optical-flow-perceiver",
     ),),
-    transformers=(TransformersArchitecture("PerceiverForOpticalFlow", _from_transformers, _transformers_keys),),
+    transformers=(TransformersArchitecture("PerceiverForOpticalFlow", _from_transformers, _transformers_keys,
+                                           _to_transformers),),
     lightning_module="perceiverkit.train.modules:OpticalFlowModule",
     data_sources={"flow-pairs": "perceiverkit.train.datamodules:FlowPairsData"},
     pipeline="perceiverkit.pipelines.flow:FlowEstimation",

@@ -63,8 +63,16 @@ class MultimodalAutoencoderConfig:
         num_cross_attention_heads=1))
     loss_weights: AutoencoderLossWeights = field(default_factory=AutoencoderLossWeights)
     labels: tuple[str, ...] | None = None
+    output_grid: tuple[int, int, int] | None = None
+    """(frames, height, width) of the decoded video (Transformers' ``output_shape[1:]``); ``None``: the input's
+    ``(num_frames, image_size, image_size)``. Fourier positions are encoded at that input resolution either way."""
 
     def validate(self) -> None:
+        _check(self.output_grid is None or len(self.output_grid) == 3,
+               f"MultimodalAutoencoderConfig.output_grid must be (frames, height, width), got {self.output_grid}")
+        if self.output_grid is not None:
+            _check_positive("MultimodalAutoencoderConfig", output_frames=self.output_grid[0],
+                            output_height=self.output_grid[1], output_width=self.output_grid[2])
         _check_positive("MultimodalAutoencoderConfig", num_frames=self.num_frames, image_size=self.image_size,
                         image_patch_size=self.image_patch_size, image_num_bands=self.image_num_bands,
                         audio_samples_per_frame=self.audio_samples_per_frame,
@@ -87,11 +95,17 @@ class MultimodalAutoencoderConfig:
 
     @property
     def video_grid(self) -> tuple[int, int, int]:
+        """The input video's (frames, height, width), and the resolution its Fourier positions are encoded at."""
         return (self.num_frames, self.image_size, self.image_size)
+
+    @property
+    def decoded_grid(self) -> tuple[int, int, int]:
+        """The (frames, height, width) grid of decoded pixels."""
+        return self.output_grid or self.video_grid
 
     def num_outputs(self) -> dict[str, int]:
         """How many output points each modality has."""
-        t, h, w = self.video_grid
+        t, h, w = self.decoded_grid
         return {AUDIO: self.num_audio_samples // self.samples_per_patch, IMAGE: t * h * w, LABEL: 1}
 
 
@@ -132,7 +146,7 @@ class MultimodalAutoencoder(TaskModel[MultimodalAutoencoderConfig]):
                                                           grid="fraction"), (outputs[AUDIO],)),
             IMAGE: PositionQueries(PositionEncodingConfig(kind="fourier", num_bands=config.image_num_bands,
                                                           max_resolution=config.video_grid, grid="fraction"),
-                                   config.video_grid),
+                                   config.decoded_grid),
             LABEL: PositionQueries(PositionEncodingConfig(kind="trainable", num_channels=config.label_query_channels),
                                    (1,)),
         }
@@ -184,7 +198,7 @@ class MultimodalAutoencoder(TaskModel[MultimodalAutoencoderConfig]):
         ``audio`` ``(B, S)``, ``label`` ``(B, num_labels)``. Encodes once; decodes in chunks."""
         logits = self.forward(inputs, chunk_size=chunk_size, progress=progress).logits
         batch = logits[IMAGE].shape[0]
-        return {IMAGE: logits[IMAGE].reshape(batch, *self.config.video_grid, 3),
+        return {IMAGE: logits[IMAGE].reshape(batch, *self.config.decoded_grid, 3),
                 AUDIO: logits[AUDIO], LABEL: logits[LABEL]}
 
     def sample_points(self, num_image: int, num_audio: int, generator: torch.Generator | None = None,
@@ -222,6 +236,9 @@ def autoencoding_targets(inputs: Mapping[str, Tensor], points: Mapping[str, Tens
     video = inputs[IMAGE].float()
     batch = video.shape[0]
     pixels = video.permute(0, 1, 3, 4, 2).reshape(batch, -1, 3)  # (T, H, W) flat order, channels last
+    if config.decoded_grid != tuple(video.shape[1:2] + video.shape[3:]):
+        raise ValueError(f"the model decodes a {config.decoded_grid} video grid but the input video is "
+                         f"{tuple(video.shape[1:2] + video.shape[3:])}: pixel targets need output_grid equal to it")
     audio = inputs[AUDIO].float().reshape(batch, -1, config.samples_per_patch)
     image_points, audio_points = points.get(IMAGE), points.get(AUDIO)
     if image_points is not None:
@@ -236,16 +253,31 @@ def autoencoding_targets(inputs: Mapping[str, Tensor], points: Mapping[str, Tens
 def _from_transformers(hf: dict[str, Any]) -> MultimodalAutoencoderConfig:
     frames, size = int(keys.hf_get(hf, "num_frames")), keys.image_size(hf)
     output_shape = tuple(int(v) for v in keys.hf_get(hf, "output_shape"))
-    if output_shape[1:] != (frames, size, size):
-        raise ConfigError(f"output_shape {list(output_shape)} must be [batch, num_frames={frames}, "
-                          f"image_size={size}, image_size={size}]: positions are encoded over that grid")
+    if len(output_shape) != 4:
+        raise ConfigError(f"output_shape must be [batch, frames, height, width], got {list(output_shape)}")
+    # Transformers encodes positions at (num_frames, image_size, image_size) whatever grid it decodes.
+    decoded = (output_shape[1], output_shape[2], output_shape[3])
     labels = keys.label_names(hf)
     return MultimodalAutoencoderConfig(
         num_frames=frames, image_size=size, audio_samples_per_frame=int(keys.hf_get(hf, "audio_samples_per_frame")),
         samples_per_patch=int(keys.hf_get(hf, "samples_per_patch")), num_labels=keys.num_labels(hf, labels),
         label_query_channels=int(keys.hf_get(hf, "_label_trainable_num_channels")),
         output_num_channels=int(keys.hf_get(hf, "output_num_channels")), encoder=keys.encoder_config(hf),
-        labels=labels)
+        labels=labels, output_grid=None if decoded == (frames, size, size) else decoded)
+
+
+def _to_transformers(config: MultimodalAutoencoderConfig) -> dict[str, Any]:
+    # Transformers hard-codes the published patching, position bands, paddings and masking; the loss weights act
+    # only in training and do not travel.
+    keys.require_fields(config, MultimodalAutoencoderConfig(), ("image_patch_size", "image_num_bands",
+                                                                "audio_num_bands", "input_padding", "query_padding",
+                                                                "mask_probs"), "PerceiverForMultimodalAutoencoding")
+    return keys.hf_config(
+        "PerceiverForMultimodalAutoencoding", num_frames=config.num_frames, image_size=config.image_size,
+        audio_samples_per_frame=config.audio_samples_per_frame, samples_per_patch=config.samples_per_patch,
+        output_shape=[1, *config.decoded_grid], output_num_channels=config.output_num_channels,
+        _label_trainable_num_channels=config.label_query_channels, **keys.encoder_to_hf(config.encoder),
+        **keys.labels_to_hf(config.num_labels, config.labels, None))
 
 
 def _transformers_keys(config: MultimodalAutoencoderConfig) -> list[keys.KeyRule]:
@@ -275,7 +307,7 @@ register_task(TaskSpec(
         hub_id="deepmind/multimodal-perceiver",
     ),),
     transformers=(TransformersArchitecture("PerceiverForMultimodalAutoencoding", _from_transformers,
-                                           _transformers_keys),),
+                                           _transformers_keys, _to_transformers),),
     lightning_module="perceiverkit.train.modules:AutoencoderModule",
     data_sources={"video-clips": "perceiverkit.train.datamodules:VideoClipsData"},
     pipeline="perceiverkit.pipelines.autoencode:Autoencode",

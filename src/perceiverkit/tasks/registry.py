@@ -43,7 +43,10 @@ class TransformersArchitecture(Generic[ConfigT]):
     config_from_hf: Callable[[dict[str, Any]], ConfigT]
     """Transformers' config dict → our config dataclass."""
     key_rules: Callable[[ConfigT], list[KeyRule]]
-    """Our config → the table of our parameter names ← Transformers' tensor names."""
+    """Our config → the table of our parameter names ← Transformers' tensor names (read backwards to save)."""
+    config_to_hf: Callable[[ConfigT], dict[str, Any]] | None = None
+    """Our config → Transformers' config dict (the inverse of ``config_from_hf``); raises :class:`ConfigError`
+    naming the first field that Transformers' class cannot express (``None``: the task is not saved this way)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class TaskSpec(Generic[ConfigT]):
     pipeline_tag: str | None = None
     """The Hugging Face Hub's name for this task (``fill-mask``, ``image-classification``): the ``pipeline_tag``
     of a model card. ``None`` where the Hub has no such task (optical flow)."""
+    transformers_architecture_of: Callable[[ConfigT], str] | None = None
+    """Which of ``transformers`` saves a given config, for a task with several (the image classifiers differ in
+    their preprocessor); raises :class:`ConfigError` naming the field that fits none. ``None``: the only one."""
 
     @property
     def config_class(self) -> type[ConfigT]:
@@ -74,6 +80,23 @@ class TaskSpec(Generic[ConfigT]):
     def build(self, config: ConfigT) -> TaskModel[ConfigT]:
         """A freshly initialised model of this task."""
         return self.model_class(config)
+
+    def transformers_for(self, config: ConfigT) -> TransformersArchitecture[ConfigT]:
+        """The Transformers architecture that saves a model of this config (its ``config_to_hf`` may still
+        refuse a field)."""
+        savable = [arch for arch in self.transformers if arch.config_to_hf is not None]
+        if not savable:
+            raise ConfigError(f"task {self.name!r} has no Transformers architecture to save to; "
+                              f"Transformers has {architectures()}")
+        if self.transformers_architecture_of is None:
+            if len(savable) > 1:
+                raise ConfigError(f"task {self.name!r} has several Transformers architectures and no rule to pick one")
+            return savable[0]
+        name = self.transformers_architecture_of(config)
+        chosen = [arch for arch in savable if arch.name == name]
+        if not chosen:
+            raise ConfigError(f"task {self.name!r} picked Transformers architecture {name!r}, which it does not save")
+        return chosen[0]
 
     def lightning_module_class(self) -> type[Any]:
         """The LightningModule class (imports Lightning)."""

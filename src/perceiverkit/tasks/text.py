@@ -184,8 +184,21 @@ def _text_fields(hf: dict[str, Any]) -> dict[str, Any]:
             "d_model": keys.hf_get(hf, "d_model"), "encoder": keys.encoder_config(hf)}
 
 
+def _text_to_hf(architecture: str, config: TextConfig) -> dict[str, Any]:
+    return keys.hf_config(architecture, vocab_size=config.vocab_size,
+                          max_position_embeddings=config.max_position_embeddings, d_model=config.d_model,
+                          **keys.encoder_to_hf(config.encoder))
+
+
 def _mlm_from_transformers(hf: dict[str, Any]) -> MaskedLanguageModelConfig:
     return MaskedLanguageModelConfig(**_text_fields(hf))
+
+
+def _mlm_to_transformers(config: MaskedLanguageModelConfig) -> dict[str, Any]:
+    # Transformers hard-codes the decoder's attention: 8 heads over 8 × 32 query/key channels.
+    keys.require_fields(config, MaskedLanguageModelConfig(), ("decoder_num_heads", "decoder_qk_channels"),
+                        "PerceiverForMaskedLM")
+    return _text_to_hf("PerceiverForMaskedLM", config)
 
 
 def _mlm_keys(config: MaskedLanguageModelConfig) -> list[keys.KeyRule]:
@@ -201,6 +214,11 @@ def _classifier_from_transformers(hf: dict[str, Any]) -> SequenceClassifierConfi
     labels = keys.label_names(hf)
     return SequenceClassifierConfig(**_text_fields(hf), num_labels=keys.num_labels(hf, labels),
                                     problem_type=hf.get("problem_type"), labels=labels)
+
+
+def _classifier_to_transformers(config: SequenceClassifierConfig) -> dict[str, Any]:
+    return {**_text_to_hf("PerceiverForSequenceClassification", config),
+            **keys.labels_to_hf(config.num_labels, config.labels, config.problem_type)}
 
 
 def _classifier_keys(config: SequenceClassifierConfig) -> list[keys.KeyRule]:
@@ -222,7 +240,8 @@ register_task(TaskSpec(
         description="Byte-level masked language model (201M parameters), trained on English Wikipedia and C4.",
         hub_id="deepmind/language-perceiver",
     ),),
-    transformers=(TransformersArchitecture("PerceiverForMaskedLM", _mlm_from_transformers, _mlm_keys),),
+    transformers=(TransformersArchitecture("PerceiverForMaskedLM", _mlm_from_transformers, _mlm_keys,
+                                           _mlm_to_transformers),),
     lightning_module="perceiverkit.train.modules:MaskedLMModule",
     data_sources={"text-corpus": "perceiverkit.train.datamodules:TextCorpusData"},
     pipeline="perceiverkit.pipelines.fill_mask:FillMask",
@@ -234,7 +253,7 @@ register_task(TaskSpec(
     model_class=SequenceClassifier,
     pipeline_tag="text-classification",
     transformers=(TransformersArchitecture("PerceiverForSequenceClassification", _classifier_from_transformers,
-                                           _classifier_keys),),
+                                           _classifier_keys, _classifier_to_transformers),),
     lightning_module="perceiverkit.train.modules:ClassificationModule",
     data_sources={"wordnet-lexnames": "perceiverkit.train.datamodules:WordNetData",
                   "text-files": "perceiverkit.train.datamodules:LabelledTextFilesData"},

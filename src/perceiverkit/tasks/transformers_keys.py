@@ -1,8 +1,9 @@
 """Building blocks of the Transformers mappings each task declares next to its model.
 
 A task's mapping has two halves: a config converter (Transformers' ``config.json`` dict → our config
-dataclass) and a key table (our parameter names ← Transformers' tensor names). This module holds what every
-task's mapping shares: Transformers' config defaults, the encoder config, and key tables block by block.
+dataclass, and back) and a key table (our parameter names ← Transformers' tensor names; saving reads it
+backwards). This module holds what every task's mapping shares: Transformers' config defaults, the encoder
+config both ways, the one-line refusal of what Transformers cannot express, and key tables block by block.
 A :class:`KeyRule` says which source tensor(s) fill one of our parameters; several sources are concatenated
 along the first axis (how separate query/key/value projections become one fused projection). Tables are built
 from small per-block functions so that every architecture's table reads as the model's structure.
@@ -11,6 +12,7 @@ from small per-block functions so that every architecture's table reads as the m
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +100,72 @@ def encoder_config(hf: dict[str, Any]) -> EncoderConfig:
         activation=activation,
         attention_dropout=float(hf_get(hf, "attention_probs_dropout_prob")),
     )
+
+
+def encoder_to_hf(encoder: EncoderConfig) -> dict[str, Any]:
+    """Transformers' ``PerceiverConfig`` fields of our encoder config (the inverse of :func:`encoder_config`)."""
+    # Transformers' self-attention keeps its value width after the output projection, so only a value width equal
+    # to the latents' adds up in its residual; ours projects back to d_latents, whatever the value width.
+    self_v = encoder.v_channels or encoder.qk_channels or encoder.d_latents
+    if self_v != encoder.d_latents:
+        raise ConfigError(f"EncoderConfig.v_channels is {encoder.v_channels!r}, a self-attention value width of "
+                          f"{self_v}, but Transformers' Perceiver needs it equal to d_latents={encoder.d_latents}; "
+                          "this model cannot be saved in Transformers' format")
+    return {
+        "num_latents": encoder.num_latents,
+        "d_latents": encoder.d_latents,
+        "num_blocks": encoder.num_blocks,
+        "num_self_attends_per_block": encoder.num_self_attends_per_block,
+        "num_self_attention_heads": encoder.num_self_attention_heads,
+        "num_cross_attention_heads": encoder.num_cross_attention_heads,
+        "qk_channels": encoder.qk_channels,
+        "v_channels": encoder.v_channels,
+        "cross_attention_shape_for_attention": encoder.cross_attention_shape_for_attention,
+        "self_attention_widening_factor": encoder.self_attention_widening_factor,
+        "cross_attention_widening_factor": encoder.cross_attention_widening_factor,
+        "use_query_residual": encoder.use_query_residual,
+        "hidden_act": encoder.activation,
+        "attention_probs_dropout_prob": encoder.attention_dropout,
+    }
+
+
+def labels_to_hf(num_labels: int, labels: tuple[str, ...] | None, problem_type: str | None) -> dict[str, Any]:
+    """Transformers' classifier fields: ``num_labels`` and, when the classes are named, ``id2label``/``label2id``."""
+    fields: dict[str, Any] = {"num_labels": num_labels}
+    if labels:
+        fields["id2label"] = {str(i): name for i, name in enumerate(labels)}
+        fields["label2id"] = {name: i for i, name in enumerate(labels)}
+    if problem_type is not None:
+        fields["problem_type"] = problem_type
+    return fields
+
+
+def hf_config(architecture: str, **fields: Any) -> dict[str, Any]:
+    """A Transformers ``config.json`` dict for ``architecture``."""
+    return {"architectures": [architecture], "model_type": "perceiver", **fields}
+
+
+def require(field_name: str, value: Any, expected: Any, architecture: str) -> None:
+    """Refuse, in one line naming the field, a value that Transformers' ``architecture`` hard-codes otherwise."""
+    if value != expected:
+        raise ConfigError(f"{field_name} is {value!r}, but Transformers' {architecture} has no such setting "
+                          f"(it is fixed at {expected!r}); this model cannot be saved in Transformers' format")
+
+
+def require_fields(config: Any, fixed: Any, names: tuple[str, ...], architecture: str) -> None:
+    """:func:`require` for each named field of ``config``: it must equal ``fixed``'s, the config Transformers'
+    ``architecture`` hard-codes."""
+    for name in names:
+        require(f"{type(config).__name__}.{name}", getattr(config, name), getattr(fixed, name), architecture)
+
+
+def require_same(field_name: str, value: Any, expected: Any, architecture: str) -> None:
+    """:func:`require`, field by field through nested config dataclasses, so the refusal names the leaf field."""
+    if dataclasses.is_dataclass(value) and type(value) is type(expected):
+        for f in dataclasses.fields(value):
+            require_same(f"{field_name}.{f.name}", getattr(value, f.name), getattr(expected, f.name), architecture)
+    else:
+        require(field_name, value, expected, architecture)
 
 
 def label_names(hf: dict[str, Any]) -> tuple[str, ...] | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import Tensor
 
-from ..config import EncoderConfig, PositionEncodingConfig
+from ..config import ConfigError, EncoderConfig, PositionEncodingConfig
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.image import ImagePreprocessor, ImagePreprocessorConfig
@@ -128,11 +128,23 @@ def _preset(name: str, preprocessor: Callable[[int], ImagePreprocessorConfig]) -
 
 def _architecture(name: str, preprocessor: Callable[[int], ImagePreprocessorConfig]
                   ) -> TransformersArchitecture[ImageClassifierConfig]:
+    # Only learned positions depend on Transformers' image_size; the Fourier classifiers ignore it (any value loads).
+    learned = preprocessor(1).position.kind == "trainable"
+
     def config_from_hf(hf: dict[str, Any]) -> ImageClassifierConfig:
         labels = keys.label_names(hf)
-        return ImageClassifierConfig(image=preprocessor(keys.image_size(hf)), encoder=keys.encoder_config(hf),
+        size = keys.image_size(hf) if learned else 224
+        return ImageClassifierConfig(image=preprocessor(size), encoder=keys.encoder_config(hf),
                                      num_labels=keys.num_labels(hf, labels), problem_type=hf.get("problem_type"),
                                      labels=labels)
+
+    def config_to_hf(config: ImageClassifierConfig) -> dict[str, Any]:
+        grid = config.image.position_grid
+        size = grid[0] if learned and grid else 224
+        keys.require_same("ImageClassifierConfig.image", config.image, preprocessor(size), name)
+        fields = {"image_size": size} if learned else {}
+        return keys.hf_config(name, **fields, **keys.encoder_to_hf(config.encoder),
+                              **keys.labels_to_hf(config.num_labels, config.labels, config.problem_type))
 
     def key_rules(config: ImageClassifierConfig) -> list[keys.KeyRule]:
         return [
@@ -141,7 +153,18 @@ def _architecture(name: str, preprocessor: Callable[[int], ImagePreprocessorConf
             *keys.decoder("perceiver.decoder", "perceiver.decoder.decoder"),
         ]
 
-    return TransformersArchitecture(name, config_from_hf, key_rules)
+    return TransformersArchitecture(name, config_from_hf, key_rules, config_to_hf)
+
+
+def _architecture_of(config: ImageClassifierConfig) -> str:
+    """Transformers' three classifiers differ in their preprocessor, told apart by its kind."""
+    by_prep_type = {make(224).prep_type: arch for (_, arch), make in IMAGENET_PREPROCESSORS.items()}
+    prep_type = config.image.prep_type
+    if prep_type not in by_prep_type:
+        raise ConfigError(f"ImageClassifierConfig.image.prep_type is {prep_type!r}, but Transformers' image "
+                          f"classifiers take only {sorted(by_prep_type)} ({', '.join(by_prep_type.values())}); "
+                          "this model cannot be saved in Transformers' format")
+    return by_prep_type[prep_type]
 
 
 register_task(TaskSpec(
@@ -155,4 +178,5 @@ register_task(TaskSpec(
                   "image-folder": "perceiverkit.train.datamodules:ImageFolderData"},
     pipeline="perceiverkit.pipelines.image_classification:ImageClassification",
     pipeline_tag="image-classification",
+    transformers_architecture_of=_architecture_of,
 ))
