@@ -191,6 +191,21 @@ def test_prefix_dropout_only_in_training() -> None:
     assert (positions[:, :12].diff(dim=-1) > 0).all() and (positions[:, 12:] == torch.arange(24, 30)).all()
 
 
+def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
+    model = tiny_model().train()
+    ids = torch.randint(0, 262, (2, 16))
+    grads = []
+    for checkpointing in (False, True):
+        model.gradient_checkpointing = checkpointing
+        model.zero_grad()
+        loss = model(ids, labels=ids).loss
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
 # --- generation ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("position_encoding", ["rotary", "learned"])

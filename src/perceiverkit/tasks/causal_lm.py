@@ -45,6 +45,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ..accel.kernels import module_attend
 from ..config import _check, _check_choice, _check_positive
@@ -220,6 +221,8 @@ class PerceiverAR(TaskModel[PerceiverARConfig]):
             for _ in range(config.num_self_attention_layers))
         self.final_norm = nn.LayerNorm(d)
         self.lm_head = None if config.tie_word_embeddings else nn.Linear(d, config.vocab_size)
+        #: Recompute each self-attention block in the backward pass instead of keeping its activations (training).
+        self.gradient_checkpointing = False
         self.reset_parameters()
 
     def enable_input_checks(self, finite: bool = True) -> PerceiverAR:
@@ -319,6 +322,10 @@ class PerceiverAR(TaskModel[PerceiverARConfig]):
             mask = causal_mask(positions, key_positions, x.shape[0])  # (B, M, past + M)
         keys_values = []
         for i, block in enumerate(self.self_attention):
+            if self.gradient_checkpointing and self.training and past is None:
+                x = checkpoint(lambda z, block=block: self.self_attend(block, z, positions, mask)[0], x,
+                               use_reentrant=False)
+                continue
             x, kv = self.self_attend(block, x, positions, mask, past[i] if past else None)  # type: ignore[arg-type]
             keys_values.append(kv)
         return x, keys_values
