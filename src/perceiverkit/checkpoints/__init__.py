@@ -21,7 +21,7 @@ from ..tasks.transformers_keys import KeyRule
 from .files import CheckpointNotFoundError, load_state_dict
 from .hub import resolve_source
 from .keymap import CheckpointMismatchError, ConversionReport, apply_rules
-from .native import CONFIG_FILE, read_native_config, save_model
+from .native import CONFIG_FILE, read_native_config, read_processor_settings, save_model
 from .transformers_export import save_transformers
 from .transformers_format import HF_CONFIG_FILE, architecture_of, read_hf_config
 
@@ -110,6 +110,8 @@ def from_pretrained(
         raise CheckpointMismatchError(report, str(directory))
     model.load_state_dict(state, strict=True, assign=True)
     _check_loaded(model, str(directory))
+    native = (directory / CONFIG_FILE).is_file()
+    model.load_processor(directory, read_processor_settings(directory) if native else {})
     model.to(device=target_device, dtype=target_dtype)
     return model.eval()
 
@@ -124,7 +126,10 @@ def save_pretrained(model: TaskModel[Any], directory: str | os.PathLike[str], fo
     Transformers' (``config.json`` + ``model.safetensors``, loadable by ``transformers.PerceiverFor…``)."""
     if format not in SAVE_FORMATS:
         raise ConfigError(f"format must be one of {sorted(SAVE_FORMATS)}, got {format!r}")
-    return SAVE_FORMATS[format](model, directory)
+    path = SAVE_FORMATS[format](model, directory)
+    if format != "perceiverkit":  # our format saves the processor itself, keeping its settings in perceiverkit.json
+        model.save_processor(path)
+    return path
 
 
 install_checkpoint_io(save_pretrained, from_pretrained)

@@ -27,10 +27,21 @@ def save_model(model: TaskModel, directory: str | os.PathLike[str]) -> Path:
     tmp_weights, tmp_config = path / f".{SAFETENSORS}.tmp", path / f".{CONFIG_FILE}.tmp"
     save_file(tensors, tmp_weights, metadata={"format": "pt", "task": model.task})
     meta = {"format_version": FORMAT_VERSION, "task": model.task, "config": config_to_dict(model.config)}
+    processor = model.save_processor(path)  # writes e.g. preprocessor_config.json; returns settings to keep here
+    if processor:
+        meta["processor"] = processor
     tmp_config.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp_weights, path / SAFETENSORS)
     os.replace(tmp_config, path / CONFIG_FILE)
     return path
+
+
+def read_processor_settings(directory: Path) -> dict[str, Any]:
+    """The processor settings ``perceiverkit.json`` keeps (a text model's tokenizer); empty when it keeps none."""
+    settings = json.loads((directory / CONFIG_FILE).read_text()).get("processor", {})
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{directory / CONFIG_FILE}: 'processor' must be an object, got {settings!r}")
+    return settings
 
 
 def read_native_config(directory: Path) -> tuple[str, Any]:

@@ -22,7 +22,7 @@ class ImageClassification:
         if not isinstance(model, ImageClassifier):
             raise TypeError(f"image classification needs an ImageClassifier, got {type(model).__name__}")
         self.model = model
-        self.processor = processor or ImageProcessor()
+        self.processor = processor or model.image_processor  # the settings saved with the model
         self.top_k = check_top_k(top_k)
         self.batch_size = check_batch_size(batch_size)
 

@@ -17,8 +17,8 @@ class TextClassification:
     """Classify texts with a :class:`SequenceClassifier`, in batches.
 
     Scores are a softmax over the labels; a one-output model (regression) and a multi-label model get a sigmoid
-    per label instead, as in Transformers. ``tokenizer`` defaults to UTF-8 bytes; a model trained on hashed words
-    needs its :class:`~perceiverkit.word_tokenizer.WordHashTokenizer`.
+    per label instead, as in Transformers. ``tokenizer`` defaults to the one the model was saved with
+    (:meth:`SequenceClassifier.make_tokenizer`: UTF-8 bytes, or hashed words for a model trained on them).
     """
 
     def __init__(self, model: SequenceClassifier, tokenizer: ByteTokenizer | WordHashTokenizer | None = None,
@@ -26,7 +26,7 @@ class TextClassification:
         if not isinstance(model, SequenceClassifier):
             raise TypeError(f"text classification needs a SequenceClassifier, got {type(model).__name__}")
         config = model.config
-        self.tokenizer = tokenizer or ByteTokenizer(model_max_length=config.max_position_embeddings)
+        self.tokenizer = tokenizer or model.make_tokenizer()  # the tokenizer saved with the model
         if self.tokenizer.vocab_size != config.vocab_size:
             raise ValueError(f"the tokenizer has {self.tokenizer.vocab_size} ids but the model reads "
                              f"{config.vocab_size}; pass the tokenizer it was trained with (tokenizer=...)")

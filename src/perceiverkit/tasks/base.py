@@ -95,6 +95,16 @@ class TaskModel(nn.Module, Generic[ConfigT]):
         """Number of (unique) parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
+    def save_processor(self, directory: Path) -> dict[str, Any]:
+        """Save how this model's inputs are prepared, next to its weights: write files into ``directory`` (an
+        image model's ``preprocessor_config.json``) and return settings to keep in ``perceiverkit.json`` (a text
+        model's tokenizer). Nothing by default."""
+        return {}
+
+    def load_processor(self, directory: Path, settings: dict[str, Any]) -> None:
+        """Restore what :meth:`save_processor` saved (``settings`` is its returned dict, empty for older
+        checkpoints and Transformers' format); a model whose directory holds nothing keeps its defaults."""
+
     def save_pretrained(self, directory: str | os.PathLike[str], format: str = "perceiverkit") -> Path:
         """Write ``model.safetensors`` and ``perceiverkit.json`` to ``directory``; load with ``from_pretrained``.
 

@@ -3,7 +3,9 @@ Transformers mappings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,6 +17,8 @@ from ..decoders import CrossAttentionDecoder
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.text import TextPreprocessor, TiedEmbeddingDecoder
+from ..tokenizer import ByteTokenizer
+from ..word_tokenizer import WordHashTokenizer
 from . import transformers_keys as keys
 from .base import TaskModel, pick_input
 from .heads import ProblemType, check_labels, classification_decoder, classification_loss
@@ -135,6 +139,24 @@ class MaskedLanguageModel(TaskModel[MaskedLanguageModelConfig]):
         return out
 
 
+#: The tokenizers a text classifier may read: UTF-8 bytes, or hashed words (and word pairs).
+TOKENIZER_KINDS = ("bytes", "words")
+
+
+def make_tokenizer(settings: Mapping[str, Any], max_length: int) -> ByteTokenizer | WordHashTokenizer:
+    """The tokenizer that ``settings`` name: ``{"kind": "bytes"}`` or ``{"kind": "words", "num_buckets": n,
+    "ngrams": 1|2}`` (what a text classifier saves in ``perceiverkit.json``), reading at most ``max_length``."""
+    kind = settings.get("kind", "bytes")
+    extra = sorted(set(settings) - {"kind", "num_buckets", "ngrams"})
+    if kind not in TOKENIZER_KINDS or extra or (kind == "bytes" and len(settings) > 1):
+        raise ValueError(f"tokenizer settings must be {{'kind': 'bytes'}} or {{'kind': 'words', 'num_buckets': n, "
+                         f"'ngrams': 1|2}}, got {dict(settings)}")
+    if kind == "bytes":
+        return ByteTokenizer(model_max_length=max_length)
+    return WordHashTokenizer(num_buckets=int(settings.get("num_buckets", 1 << 17)),
+                             ngrams=int(settings.get("ngrams", 2)), model_max_length=max_length)
+
+
 class SequenceClassifier(TaskModel[SequenceClassifierConfig]):
     """Classifies (or regresses) a byte sequence with one learned decoder query."""
 
@@ -151,6 +173,31 @@ class SequenceClassifier(TaskModel[SequenceClassifierConfig]):
             preprocessor=TextPreprocessor(config.vocab_size, config.d_model, config.max_position_embeddings),
         )
         self.reset_parameters()
+
+    @property
+    def tokenizer_settings(self) -> dict[str, Any]:
+        """The tokenizer this model reads (see :func:`make_tokenizer`): set by training, saved in
+        ``perceiverkit.json``; UTF-8 bytes when nothing says otherwise."""
+        return dict(self.__dict__.get("_tokenizer_settings") or {"kind": "bytes"})
+
+    @tokenizer_settings.setter
+    def tokenizer_settings(self, settings: Mapping[str, Any]) -> None:
+        tokenizer = make_tokenizer(settings, self.config.max_position_embeddings)
+        if tokenizer.vocab_size != self.config.vocab_size:
+            raise ValueError(f"tokenizer {dict(settings)} has {tokenizer.vocab_size} ids but the model reads "
+                             f"{self.config.vocab_size}")
+        self.__dict__["_tokenizer_settings"] = dict(settings)
+
+    def make_tokenizer(self) -> ByteTokenizer | WordHashTokenizer:
+        """A tokenizer of :attr:`tokenizer_settings` for this model's input length."""
+        return make_tokenizer(self.tokenizer_settings, self.config.max_position_embeddings)
+
+    def save_processor(self, directory: Path) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer_settings}
+
+    def load_processor(self, directory: Path, settings: dict[str, Any]) -> None:
+        if "tokenizer" in settings:
+            self.tokenizer_settings = settings["tokenizer"]
 
     def forward(
         self,

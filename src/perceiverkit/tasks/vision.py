@@ -6,12 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
 from ..config import ConfigError, EncoderConfig, PositionEncodingConfig
 from ..encoder import PerceiverEncoder
+from ..image_processing import PREPROCESSOR_CONFIG, ImageProcessor
 from ..model import PerceiverIO, PerceiverOutput
 from ..processors.image import ImagePreprocessor, ImagePreprocessorConfig
 from . import transformers_keys as keys
@@ -43,6 +45,25 @@ class ImageClassifierConfig:
         check_labels("ImageClassifierConfig", self.num_labels, self.labels, self.problem_type)
 
 
+def input_resolution(image: ImagePreprocessorConfig) -> tuple[int, int] | None:
+    """The ``(height, width)`` of pixels the config's position grid is laid over, or None when it does not say
+    (positions it resamples or a grid it does not fix)."""
+    grid = image.position_grid if image.position.kind == "trainable" else image.position.max_resolution
+    if grid is None or len(grid) != 2:
+        return None
+    return grid[0] * image.spatial_downsample, grid[1] * image.spatial_downsample
+
+
+def default_image_processor(image: ImagePreprocessorConfig) -> ImageProcessor:
+    """Preprocessing for a checkpoint saved without its own (older checkpoints, Transformers' ImageNet models):
+    the ImageNet recipe for 3-channel models over 224×224 pixels (or a grid the config does not fix), else a
+    plain bilinear resize to the model's resolution and scaling to [0, 1] (what image-folder training did)."""
+    resolution = input_resolution(image)
+    if image.in_channels == 3 and resolution in (None, (224, 224)):
+        return ImageProcessor()
+    return ImageProcessor.plain(resolution, num_channels=image.in_channels)
+
+
 class ImageClassifier(TaskModel[ImageClassifierConfig]):
     """Classifies images ``(B, C, H, W)`` (normalised pixels, e.g. from :class:`ImageProcessor`)."""
 
@@ -58,6 +79,29 @@ class ImageClassifier(TaskModel[ImageClassifierConfig]):
             preprocessor=preprocessor,
         )
         self.reset_parameters()
+
+    @property
+    def image_processor(self) -> ImageProcessor:
+        """How images become this model's ``pixel_values``: the settings it was trained with (set by training,
+        restored from ``preprocessor_config.json``), else :func:`default_image_processor` of its config."""
+        return self.__dict__.get("_image_processor") or default_image_processor(self.config.image)
+
+    @image_processor.setter
+    def image_processor(self, processor: ImageProcessor) -> None:
+        if not isinstance(processor, ImageProcessor):
+            raise TypeError(f"image_processor must be an ImageProcessor, got {type(processor).__name__}")
+        if processor.num_channels != self.config.image.in_channels:
+            raise ValueError(f"the image processor gives {processor.num_channels} channels but the model reads "
+                             f"{self.config.image.in_channels}")
+        self.__dict__["_image_processor"] = processor
+
+    def save_processor(self, directory: Path) -> dict[str, Any]:
+        self.image_processor.save_pretrained(directory)
+        return {}
+
+    def load_processor(self, directory: Path, settings: dict[str, Any]) -> None:
+        if (directory / PREPROCESSOR_CONFIG).is_file():
+            self.image_processor = ImageProcessor.from_pretrained(directory)
 
     @property
     def label_names(self) -> tuple[str, ...]:
