@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import SupportsIndex
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from ..image_processing import ImageProcessor
 from ._common import PathLike
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "check_image_size"]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -25,12 +25,14 @@ def _visible(path: Path, top: Path) -> bool:
 
 
 class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
-    """``(image float32 (C, H, W) in [0, 1], label int)`` for every image under ``root/<class>/``.
+    """``(image float32 (C, H, W), label int)`` for every image under ``root/<class>/``.
 
     Classes are the sub-folder names, sorted; images are found recursively inside each class folder (hidden
-    files and folders skipped) and sorted by path. Images become RGB (C=3) or, with ``grayscale``, one channel;
-    ``image_size`` (an int for square, or ``(height, width)``) resizes them with bilinear filtering, otherwise
-    each keeps its own size. Empty class folders and unreadable images raise errors naming the path.
+    files and folders skipped) and sorted by path. Each image goes through ``processor`` (an
+    :class:`~perceiverkit.image_processing.ImageProcessor`), the settings a model trained on the folder saves
+    and is served with. Without one: RGB (C=3) or, with ``grayscale``, one channel, scaled to [0, 1];
+    ``image_size`` (an int for square, or ``(height, width)``) resizes with bilinear filtering, otherwise each
+    image keeps its own size. Empty class folders and unreadable images raise errors naming the path.
     """
 
     classes: list[str]
@@ -43,6 +45,7 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
         image_size: int | tuple[int, int] | None = None,
         grayscale: bool = False,
         extensions: Sequence[str] = IMAGE_EXTENSIONS,
+        processor: ImageProcessor | None = None,
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
@@ -52,8 +55,11 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
         allowed = {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
         if not allowed:
             raise ValueError("extensions must name at least one file extension")
-        self.image_size = _check_size(image_size)
+        self.image_size = check_image_size(image_size)
         self.grayscale = grayscale
+        if processor is not None and (image_size is not None or grayscale):
+            raise ValueError("pass either processor or image_size/grayscale, not both: the processor sets both")
+        self.processor = processor or ImageProcessor.plain(self.image_size, num_channels=1 if grayscale else 3)
 
         class_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not class_dirs:
@@ -84,22 +90,15 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
         return self.load(path), label
 
     def load(self, path: PathLike) -> torch.Tensor:
-        """Read one image file as this dataset does: ``float32 (C, H, W)`` in [0, 1]."""
+        """Read one image file as this dataset does: ``float32 (C, H, W)``, through its processor."""
         try:
-            with Image.open(path) as opened:
-                # convert() decodes the whole file, so truncated data fails here rather than later.
-                image = opened.convert("L" if self.grayscale else "RGB")
-            if self.image_size is not None:
-                height, width = self.image_size
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            return torch.from_numpy(self.processor.preprocess(path))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise ValueError(f"cannot read image {path}: {exc}") from exc
-        tensor = torch.from_numpy(array.copy()).to(torch.float32).div_(255.0)
-        return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()
 
 
-def _check_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+def check_image_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``(height, width)`` from an int (square) or a pair of positive ints; None stays None (no resizing)."""
     if size is None:
         return None
     pair = (size, size) if isinstance(size, int) else tuple(size)

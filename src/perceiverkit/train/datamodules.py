@@ -5,6 +5,7 @@ trains on in its :class:`~perceiverkit.tasks.registry.TaskSpec` (``data_sources`
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -14,6 +15,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import ConfigError
+from ..image_processing import ImageProcessor
+from ..tasks.text import make_tokenizer
 from ..tokenizer import ByteTokenizer
 from ..word_tokenizer import WordHashTokenizer
 from .config import DataSpec
@@ -49,6 +52,22 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         return {self.input_name: torch.stack(list(xs)), "labels": torch.as_tensor(ys)}
 
     input_name: ClassVar[str] = "inputs"
+
+    def label_names(self) -> tuple[str, ...] | None:
+        """The class names in label-index order, when the data names its classes (folder names, label values);
+        available after :meth:`setup`."""
+        return None
+
+    def prepare_model(self, model: Any) -> None:
+        """Give ``model`` what the data knows about its inputs and outputs, so that ``save_pretrained`` keeps it:
+        the class names as the config's ``labels`` (when the config has them), and in subclasses the input
+        preprocessing. Call after :meth:`setup`."""
+        names = self.label_names()
+        if names is not None and "labels" in getattr(model.config, "__dataclass_fields__", {}):
+            if len(names) != model.config.num_labels:
+                raise ConfigError(f"the data has {len(names)} classes but the model has {model.config.num_labels}; "
+                                  "set model.config.num_labels")
+            model.config = dataclasses.replace(model.config, labels=tuple(names))
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
@@ -97,6 +116,19 @@ class FashionMNISTData(PerceiverDataModule):
     options = ("root", "augment", "train_limit")
     input_name = "pixel_values"
 
+    def label_names(self) -> tuple[str, ...]:
+        from ..datasets.fashion_mnist import FASHION_MNIST_CLASSES
+
+        return FASHION_MNIST_CLASSES
+
+    def prepare_model(self, model: Any) -> None:
+        from ..datasets.fashion_mnist import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+
+        super().prepare_model(model)
+        # What FashionMNIST returns without augmentation: 28×28 grey pixels in [0, 1], standardised.
+        model.image_processor = ImageProcessor.plain((28, 28), num_channels=1, mean=(FASHION_MNIST_MEAN,),
+                                                     std=(FASHION_MNIST_STD,))
+
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import FashionMNIST
 
@@ -118,17 +150,61 @@ class DigitsData(PerceiverDataModule):
 
 
 class ImageFolderData(PerceiverDataModule):
+    """Class-per-subfolder images. Training and validation images both go through one
+    :class:`~perceiverkit.image_processing.ImageProcessor`, which the trained model saves: from ``image_size`` and
+    ``grayscale`` (a bilinear resize and scaling to [0, 1]), or from ``processor``, settings under
+    ``preprocessor_config.json`` keys (missing ones take the ImageNet recipe's values; ``num_channels`` defaults
+    to the model's). The folder names become the model's class names."""
+
     source = "image-folder"
-    options = ("train_root", "val_root", "image_size", "grayscale")
+    options = ("train_root", "val_root", "image_size", "grayscale", "processor")
     input_name = "pixel_values"
+
+    @property
+    def processor(self) -> ImageProcessor:
+        """The preprocessing of every image, in training and validation, and of the saved model."""
+        from ..datasets.image_folder import check_image_size
+
+        channels = self.model_config.image.in_channels
+        settings = self.option("processor")
+        try:
+            if settings is not None:
+                if self.option("image_size") is not None or self.option("grayscale") is not None:
+                    raise ConfigError("data.options.processor sets the image size and channels; drop image_size "
+                                      "and grayscale")
+                if not isinstance(settings, Mapping):
+                    raise ConfigError(f"data.options.processor must be a mapping of preprocessor_config.json "
+                                      f"settings, got {settings!r}")
+                processor = ImageProcessor.from_dict({"num_channels": channels, **settings})
+            else:
+                processor = ImageProcessor.plain(check_image_size(self.option("image_size")),
+                                                 num_channels=1 if self.option("grayscale") else 3)
+        except ValueError as error:
+            raise ConfigError(f"data.options: {error}") from None
+        if processor.num_channels != channels:
+            raise ConfigError(f"the images have {processor.num_channels} channel(s) but the model reads {channels}; "
+                              f"set model.config.image.in_channels or data.options.grayscale")
+        return processor
 
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import ImageFolder
 
         if not self.option("train_root") or not self.option("val_root"):
             raise ConfigError("data source 'image-folder' needs options train_root and val_root")
-        kwargs = dict(image_size=self.option("image_size"), grayscale=self.option("grayscale", False))
-        return ImageFolder(self.option("train_root"), **kwargs), ImageFolder(self.option("val_root"), **kwargs)
+        processor = self.processor
+        train = ImageFolder(self.option("train_root"), processor=processor)
+        val = ImageFolder(self.option("val_root"), processor=processor)
+        if val.classes != train.classes:
+            raise ConfigError(f"the validation folder's classes {val.classes} differ from the training folder's "
+                              f"{train.classes}")
+        return train, val
+
+    def label_names(self) -> tuple[str, ...] | None:
+        return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
+
+    def prepare_model(self, model: Any) -> None:
+        super().prepare_model(model)
+        model.image_processor = self.processor
 
 
 # --- text -----------------------------------------------------------------------------------------------------
@@ -138,24 +214,31 @@ TOKENIZER_OPTIONS = ("tokenizer", "num_buckets", "ngrams")
 TextTokenizer = ByteTokenizer | WordHashTokenizer
 
 
-def text_tokenizer(options: Mapping[str, Any], model_config: Any) -> TextTokenizer:
-    """The tokenizer a text-classification run uses: ``tokenizer: bytes`` (default; UTF-8 bytes) or
-    ``tokenizer: words`` (hashed words and word pairs, :class:`~perceiverkit.word_tokenizer.WordHashTokenizer`,
-    with ``num_buckets`` and ``ngrams``). The model's ``vocab_size`` must match the tokenizer's."""
+def tokenizer_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The tokenizer a text-classification run names, as the settings its model saves: ``tokenizer: bytes``
+    (default; UTF-8 bytes) or ``tokenizer: words`` (hashed words and word pairs,
+    :class:`~perceiverkit.word_tokenizer.WordHashTokenizer`, with ``num_buckets`` and ``ngrams``)."""
     kind = options.get("tokenizer", "bytes")
-    length = model_config.max_position_embeddings
     if kind == "bytes":
-        tokenizer: TextTokenizer = ByteTokenizer(model_max_length=length)
-    elif kind == "words":
-        tokenizer = WordHashTokenizer(num_buckets=int(options.get("num_buckets", 1 << 17)),
-                                      ngrams=int(options.get("ngrams", 2)), model_max_length=length)
-    else:
-        raise ConfigError(f"data.options.tokenizer must be 'bytes' or 'words', got {kind!r}")
-    if kind == "bytes" and any(name in options for name in TOKENIZER_OPTIONS[1:]):
-        raise ConfigError("data.options num_buckets/ngrams only apply to tokenizer: words")
+        if any(name in options for name in TOKENIZER_OPTIONS[1:]):
+            raise ConfigError("data.options num_buckets/ngrams only apply to tokenizer: words")
+        return {"kind": "bytes"}
+    if kind == "words":
+        return {"kind": "words", "num_buckets": int(options.get("num_buckets", 1 << 17)),
+                "ngrams": int(options.get("ngrams", 2))}
+    raise ConfigError(f"data.options.tokenizer must be 'bytes' or 'words', got {kind!r}")
+
+
+def text_tokenizer(options: Mapping[str, Any], model_config: Any) -> TextTokenizer:
+    """The tokenizer of :func:`tokenizer_settings`; the model's ``vocab_size`` must match the tokenizer's."""
+    settings = tokenizer_settings(options)
+    try:
+        tokenizer = make_tokenizer(settings, model_config.max_position_embeddings)
+    except ValueError as error:
+        raise ConfigError(f"data.options: {error}") from None
     if model_config.vocab_size != tokenizer.vocab_size:
-        raise ConfigError(f"tokenizer {kind!r} has {tokenizer.vocab_size} ids but model.config.vocab_size is "
-                          f"{model_config.vocab_size}; set model.config.vocab_size: {tokenizer.vocab_size}")
+        raise ConfigError(f"tokenizer {settings['kind']!r} has {tokenizer.vocab_size} ids but model.config.vocab_size "
+                          f"is {model_config.vocab_size}; set model.config.vocab_size: {tokenizer.vocab_size}")
     return tokenizer
 
 
@@ -163,6 +246,10 @@ class _TextClassificationData(PerceiverDataModule):
     def __init__(self, spec: DataSpec, model_config: Any, seed: int = 0) -> None:
         super().__init__(spec, model_config, seed)
         self.tokenizer = text_tokenizer(spec.options, model_config)
+
+    def prepare_model(self, model: Any) -> None:
+        super().prepare_model(model)
+        model.tokenizer_settings = tokenizer_settings(self.spec.options)
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         texts, labels = zip(*items, strict=True)
@@ -181,6 +268,9 @@ class WordNetData(_TextClassificationData):
         root = self.option("root")
         return WordNetLexnames("train", root=root, seed=self.seed), WordNetLexnames("val", root=root, seed=self.seed)
 
+    def label_names(self) -> tuple[str, ...] | None:
+        return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
+
 
 class _Pairs(Dataset):
     def __init__(self, texts: list[str], labels: list[int]) -> None:
@@ -198,6 +288,11 @@ class LabelledTextFilesData(_TextClassificationData):
 
     source = "text-files"
     options = ("train_path", "val_path", "text_field", "label_field", *TOKENIZER_OPTIONS)
+    classes: tuple[str, ...] | None = None
+
+    def label_names(self) -> tuple[str, ...] | None:
+        """The training file's label values, sorted: label index i is the i-th."""
+        return self.classes
 
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import read_labelled_texts
@@ -210,6 +305,7 @@ class LabelledTextFilesData(_TextClassificationData):
         if unseen:
             raise ConfigError(f"validation labels {unseen} never occur in the training file")
         index = {c: i for i, c in enumerate(classes)}
+        self.classes = tuple(classes)
         if len(classes) != self.model_config.num_labels:
             raise ConfigError(f"the training file has {len(classes)} classes but the model has "
                               f"{self.model_config.num_labels}; set model.config.num_labels")

@@ -118,6 +118,7 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     model = build_model(config)
     data = build_datamodule(config, model)
     data.setup("fit")
+    data.prepare_model(model)  # class names and input preprocessing, saved with the model
     t = config.trainer
     total = t.max_steps
     if total <= 0:
@@ -166,7 +167,9 @@ def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResul
     model_dir = out / "model"
     weights = full_state_dict(model)  # under FSDP a collective: every process contributes its slice
     if trainer.is_global_zero:
-        _unsharded(model, weights).save_pretrained(model_dir)
+        final = _unsharded(model, weights)
+        data.prepare_model(final)  # a sharded model's plain copy needs the data's preprocessing as well
+        final.save_pretrained(model_dir)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return TrainResult(model_dir, metrics, out / "checkpoints", is_global_zero=trainer.is_global_zero)
 
