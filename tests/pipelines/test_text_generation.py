@@ -67,7 +67,11 @@ def test_generate_command_streams_the_continuation(tmp_path, capsys) -> None:  #
     expected = pipeline("text-generation", model, max_new_tokens=12)("Hello")[0]["generated_text"]
     assert capsys.readouterr().out == expected + "\n"
     assert main(["generate", "--model", str(tmp_path), "Hello", "--top-k", "0", "--device", "cpu"]) == 2
-    assert capsys.readouterr().err.strip() == "perceiverkit generate: error: top_k must be a positive integer, got 0"
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "perceiverkit generate: error: top_k must be a positive integer, got 0"
+    assert main(["generate", "--model", str(tmp_path), "Hello", "--num-latents", "0", "--device", "cpu"]) == 2
+    captured = capsys.readouterr()  # refused before the prompt is echoed
+    assert captured.out == "" and "num_latents must be a positive integer, got 0" in captured.err
 
 
 def test_generate_command_refuses_a_prompt_beyond_the_position_table(tmp_path, capsys):  # type: ignore[no-untyped-def]

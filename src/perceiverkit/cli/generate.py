@@ -32,9 +32,10 @@ def run(args: argparse.Namespace) -> None:
     generate = load_pipeline("text-generation", args, max_new_tokens=args.max_new_tokens, do_sample=do_sample,
                              temperature=1.0 if args.temperature is None else args.temperature, top_k=args.top_k,
                              top_p=args.top_p, num_latents=args.num_latents, seed=args.seed)
+    pieces = generate.stream(args.prompt)  # checks the prompt and settings before anything is printed
     sys.stdout.write(args.prompt)
     sys.stdout.flush()
-    for piece in generate.stream(args.prompt):
+    for piece in pieces:
         sys.stdout.write(piece)
         sys.stdout.flush()
     sys.stdout.write("\n")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 import torch
+from torch import Tensor
 
 from ..tasks.causal_lm import PerceiverAR, check_sampling
 from ..tokenizer import ByteTokenizer
@@ -69,10 +70,9 @@ class TextGeneration:
                    for prompt in prompts]
         return results[0] if isinstance(texts, str) else results
 
-    @torch.no_grad()
     def stream(self, prompt: str, **settings: Any) -> Iterator[str]:
         """The continuation of ``prompt`` as it is generated, in pieces of text (a multi-byte character comes out
-        whole, once its last byte is generated)."""
+        whole, once its last byte is generated). The prompt and settings are checked before this returns."""
         chosen = replace(self.settings, **settings).check()
         if not isinstance(prompt, str) or not prompt:
             raise ValueError("the prompt is empty; give at least one character to continue")
@@ -82,10 +82,13 @@ class TextGeneration:
             generator = torch.Generator(device=self.model.device).manual_seed(chosen.seed)
         steps = self.model.iter_generate(ids, chosen.max_new_tokens, chosen.do_sample, chosen.temperature,
                                          chosen.top_k, chosen.top_p, chosen.num_latents, generator)
+        return self._pieces(step.tokens[0] for step in steps)
+
+    def _pieces(self, tokens: Iterator[Tensor]) -> Iterator[str]:
         generated: list[int] = []
         emitted = 0
-        for step in steps:
-            generated.append(int(step.tokens[0]))
+        for token in tokens:
+            generated.append(int(token))
             text = self.tokenizer.decode(generated, skip_special_tokens=True)
             # Trailing replacement characters may be a character still being generated: hold them back.
             ready = len(text.rstrip(REPLACEMENT))

@@ -396,7 +396,7 @@ class PerceiverAR(TaskModel[PerceiverARConfig]):
         Greedy by default; ``do_sample`` samples from :func:`next_token_probabilities` (``temperature``,
         ``top_k``, ``top_p``) with ``generator``. The window is the last ``num_latents`` positions (default the
         config's; fewer while the sequence is shorter). ``use_cache=False`` recomputes every step from scratch
-        (the same tokens; for checking the cache)."""
+        (the same tokens; for checking the cache). Call ``.eval()`` first: in training mode dropout applies."""
         input_ids = self.check_input_ids(input_ids)
         steps = self.iter_generate(input_ids, max_new_tokens, do_sample, temperature, top_k, top_p, num_latents,
                                    generator, use_cache)
