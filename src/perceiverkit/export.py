@@ -84,7 +84,7 @@ def export_spec(model: TaskModel, batch_size: int = 2, sequence_length: int | No
         t, h, w = c.video_grid
         inputs = {"image": torch.rand(batch_size, t, 3, h, w), "audio": torch.randn(batch_size, c.num_audio_samples),
                   "label": torch.zeros(batch_size, c.num_labels),
-                  "image_points": torch.arange(min(64, t * h * w)), "audio_points": torch.arange(4)}
+                  "image_points": torch.arange(min(64, c.num_outputs()["image"])), "audio_points": torch.arange(4)}
         # The batch size is fixed at export (tracing specialises it); the number of decoded points is not.
         return ExportSpec(_AutoencoderExport(model), inputs, ["image_logits", "audio_logits", "label_logits"],
                           {"image_points": {0: "image_points"}, "audio_points": {0: "audio_points"}})
