@@ -72,3 +72,17 @@ def test_directory_without_weights(save_hf):
     (directory / "model.safetensors").unlink()
     with pytest.raises(CheckpointNotFoundError, match="no weights"):
         perceiverkit.from_pretrained(directory)
+
+
+def test_hub_downloads_every_file_a_saved_model_holds(tmp_path):
+    """Whatever save_pretrained writes (ours or Transformers' format, processor settings included) is fetched."""
+    from fnmatch import fnmatch
+
+    from perceiverkit.checkpoints.hub import _PATTERNS
+
+    model = perceiverkit.from_pretrained("fashion-mnist-classifier")
+    model.save_pretrained(tmp_path / "ours")
+    written = [p.name for p in (tmp_path / "ours").iterdir()]
+    assert "preprocessor_config.json" in written
+    for name in written + ["README.md", "config.json"]:
+        assert any(fnmatch(name, pattern) for pattern in _PATTERNS), name

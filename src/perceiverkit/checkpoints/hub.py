@@ -21,8 +21,9 @@ from ..tasks.base import TaskModel, install_hub_upload
 from .files import CheckpointNotFoundError
 
 # Files worth downloading: the config and the weights in either format (never e.g. TF or Flax weights).
-_PATTERNS = ["config.json", "perceiverkit.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
-             "pytorch_model.bin.index.json"]
+#: What a model folder holds: configs, weights, the processor settings that travel with them and the model card.
+_PATTERNS = ["config.json", "perceiverkit.json", "preprocessor_config.json", "README.md", "*.safetensors",
+             "*.safetensors.index.json", "pytorch_model*.bin", "pytorch_model.bin.index.json"]
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
