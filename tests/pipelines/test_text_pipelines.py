@@ -74,6 +74,15 @@ def test_fill_mask_follows_transformers_shapes(mlm):
     assert len(many) == 2 and len(many[0]) == 3 and len(many[1]) == 2 and len(many[1][0]) == 3
 
 
+def test_predict_takes_one_text_as_a_list_of_one(mlm):
+    # .predict always nests; a bare string is one text, never a sequence of one-character texts
+    fill = FillMask(mlm, top_k=2)
+    assert fill.predict("a[MASK]c") == fill.predict(["a[MASK]c"])
+    classify = TextClassification(_classifier(), top_k=2)
+    one = classify.predict("what a match")
+    assert len(one) == 1 and one == classify.predict(["what a match"])
+
+
 def test_fill_mask_batches_change_nothing(mlm):
     texts = ["the [MASK]at", "a[MASK]", "one two th[MASK]ee four", "[MASK][MASK]x"]
     together = FillMask(mlm, batch_size=4).predict(texts, progress=True)

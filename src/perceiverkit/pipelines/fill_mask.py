@@ -38,11 +38,12 @@ class FillMask:
         return unwrapped[0] if isinstance(texts, str) else unwrapped
 
     @torch.no_grad()
-    def predict(self, texts: list[str], top_k: int | None = None,
+    def predict(self, texts: str | list[str], top_k: int | None = None,
                 progress: bool = False) -> list[list[list[FillMaskResult]]]:
-        """For every text, for every ``[MASK]`` in it (left to right), the ``top_k`` candidates, best first."""
+        """For every text, for every ``[MASK]`` in it (left to right), the ``top_k`` candidates, best first; one
+        text is a list of one (not a sequence of characters)."""
         top_k = check_top_k(self.top_k if top_k is None else top_k)
-        texts = list(texts)
+        texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts:
             raise ValueError("fill-mask needs at least one text")
         missing = [t for t in texts if "[MASK]" not in t]

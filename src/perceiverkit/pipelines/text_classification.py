@@ -41,10 +41,11 @@ class TextClassification:
         return results[0] if isinstance(texts, str) else results
 
     @torch.no_grad()
-    def predict(self, texts: list[str], top_k: int | None = None,
+    def predict(self, texts: str | list[str], top_k: int | None = None,
                 progress: bool = False) -> list[list[ClassificationResult]]:
+        """For every text, its ``top_k`` results; one text is a list of one (not a sequence of characters)."""
         top_k = check_top_k(self.top_k if top_k is None else top_k)
-        texts = list(texts)
+        texts = [texts] if isinstance(texts, str) else list(texts)
         if not texts or not all(isinstance(t, str) for t in texts):
             raise ValueError("text classification needs one text or a non-empty list of texts")
         limit = self.model.config.max_position_embeddings
