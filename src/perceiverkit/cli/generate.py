@@ -13,7 +13,7 @@ HELP = "continue a prompt with a causal language model (Perceiver AR), streaming
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the text to continue")
     parser.add_argument("--model", required=True,
-                        help="checkpoint directory of a causal-lm model (perceiverkit fit writes one), or a hub id")
+                        help="checkpoint directory of a causal-lm model (perceiverkit train writes one), or a hub id")
     parser.add_argument("--max-new-tokens", type=int, default=200, help="tokens (bytes) to generate (default 200)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="sample with this temperature (default: greedy unless --top-k or --top-p is given, "

@@ -1,0 +1,23 @@
+"""The README's offline code runs as written: a user copies it into a fresh interpreter."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _python_block_after(heading: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, f"no python block after {heading!r}"
+    return match.group(1)
+
+
+def test_build_a_model_for_a_new_modality_runs_as_written():
+    namespace: dict[str, object] = {}
+    exec(compile(_python_block_after("### Build a model for a new modality"), "README.md", "exec"), namespace)
+    logits = namespace["logits"]
+    assert tuple(logits.shape) == (2, 1, 10)  # type: ignore[attr-defined]  # (batch, one query, 10 outputs)
