@@ -94,3 +94,21 @@ def test_the_run_finds_task_preset_and_data_source_in_the_registry():
         build_model(load_train_config("juggling", None, ["data.source=digits"]))
     with pytest.raises(ConfigError, match="preset 'vision-perceiver-conv' is not a masked-lm preset"):
         build_model(load_train_config("mlm", None, ["data.source=text-corpus", "model.preset=vision-perceiver-conv"]))
+
+
+def test_model_switches_reach_the_causal_lm_or_are_refused_in_one_line():
+    """activation_checkpointing and half_precision_latents go through the task model, so a model without a
+    Perceiver IO encoder (Perceiver AR) takes the first and refuses the second with a ConfigError."""
+    from perceiverkit.config import ConfigError
+    from perceiverkit.train.run import build_model
+
+    base = ["data.source=packed-text", "model.preset=perceiver-ar-tiny"]
+    model = build_model(load_train_config("causal-lm", None, [*base, "model.activation_checkpointing=true"]))
+    assert model.gradient_checkpointing
+    mlm = build_model(load_train_config("mlm", None, ["data.source=text-corpus", "model.activation_checkpointing=true",
+                                                      "trainer.precision=bf16-mixed",
+                                                      "model.half_precision_latents=true"]))
+    assert mlm.perceiver.encoder.gradient_checkpointing and mlm.perceiver.encoder.half_precision_latents
+    with pytest.raises(ConfigError, match="causal-lm model has no such stream"):
+        build_model(load_train_config("causal-lm", None, [*base, "trainer.precision=bf16-mixed",
+                                                          "model.half_precision_latents=true"]))

@@ -168,8 +168,13 @@ class MultiHeadAttention(nn.Module):
             k, v = self.kv_proj(inputs).split([qk, self.v_channels], dim=-1)  # (B, N, D·H), (B, N, Dv·H)
         q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)  # (B, H, M|N, D|Dv)
         dropout_p = self.dropout if self.training else 0.0
-        if _installed_kernel is None:
-            out, weights = attend(q, k, v, mask, dropout_p, need_weights)
-        else:
-            out, weights = _installed_kernel(self, q, k, v, mask, dropout_p, need_weights)
+        out, weights = self.attend(q, k, v, mask, dropout_p, need_weights)  # (B, H, M, Dv), (B, H, M, N) | None
         return self.merge_heads_and_project(out), weights  # (B, M, out_dim), (B, H, M, N) | None
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float,
+               need_weights: bool) -> tuple[Tensor, Tensor | None]:
+        """:func:`attend` for this module's heads, by the installed kernel when there is one (models that project
+        queries, keys and values themselves, e.g. to rotate them, call this between projection and output)."""
+        if _installed_kernel is None:
+            return attend(q, k, v, mask, dropout_p, need_weights)
+        return _installed_kernel(self, q, k, v, mask, dropout_p, need_weights)

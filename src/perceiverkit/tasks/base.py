@@ -76,6 +76,15 @@ class TaskModel(nn.Module, Generic[ConfigT]):
         """Re-initialise every weight for training from scratch."""
         init_weights(self, std)
 
+    def set_activation_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute the latent self-attention stack in the backward pass instead of keeping its activations."""
+        self.perceiver.encoder.gradient_checkpointing = enabled
+
+    def set_half_precision_latents(self, enabled: bool = True) -> None:
+        """Under autocast, carry the latents through the self-attention stack in the autocast dtype (see
+        :attr:`perceiverkit.encoder.PerceiverEncoder.half_precision_latents`)."""
+        self.perceiver.encoder.half_precision_latents = enabled
+
     def enable_input_checks(self, finite: bool = True) -> TaskModel[ConfigT]:
         """Opt in to checking every input for NaN and infinity (off by default: it costs a pass over the data)."""
         self.perceiver.check_finite = finite

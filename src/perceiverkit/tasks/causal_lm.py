@@ -18,7 +18,7 @@ The blocks are :mod:`perceiverkit.layers`' own :class:`~perceiverkit.layers.bloc
 :class:`~perceiverkit.layers.blocks.SelfAttentionBlock`; this module calls their projections, norms and MLPs
 itself because rotary positions and the generation cache sit between the projection and the attention.
 Attention goes through the same kernel choice as every :class:`~perceiverkit.layers.attention.MultiHeadAttention`
-(:func:`perceiverkit.accel.kernels.module_attend`: SDPA, or the reference :func:`attend` inside
+(:meth:`MultiHeadAttention.attend`: the installed kernel, or the reference :func:`attend` inside
 :func:`perceiverkit.accel.reference_path`).
 
 Generation and what it caches (:meth:`PerceiverAR.iter_generate`), all of it exact:
@@ -47,8 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from ..accel.kernels import module_attend
-from ..config import _check, _check_choice, _check_positive
+from ..config import ConfigError, _check, _check_choice, _check_positive
 from ..layers.attention import MultiHeadAttention
 from ..layers.blocks import CrossAttentionBlock, SelfAttentionBlock
 from ..layers.position import apply_rotary, rotary_angles
@@ -193,7 +192,7 @@ def attend_projected(attention: MultiHeadAttention, q: Tensor, k: Tensor, v: Ten
     """``attention``'s output ``(B, M, out_dim)`` for projected heads ``q`` ``(B, H, M, D)``, ``k`` / ``v``
     ``(B, H, N, D|Dv)``, attended by the kernel that module would use (the reference inside ``reference_path()``)."""
     dropout_p = attention.dropout if attention.training else 0.0
-    out, _ = module_attend(attention, q, k, v, mask, dropout_p, False)  # (B, H, M, Dv)
+    out, _ = attention.attend(q, k, v, mask, dropout_p, False)  # (B, H, M, Dv)
     return attention.merge_heads_and_project(out)
 
 
@@ -224,6 +223,15 @@ class PerceiverAR(TaskModel[PerceiverARConfig]):
         #: Recompute each self-attention block in the backward pass instead of keeping its activations (training).
         self.gradient_checkpointing = False
         self.reset_parameters()
+
+    def set_activation_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute each self-attention block in the backward pass instead of keeping its activations."""
+        self.gradient_checkpointing = enabled
+
+    def set_half_precision_latents(self, enabled: bool = True) -> None:
+        if enabled:
+            raise ConfigError("half_precision_latents is a Perceiver IO encoder setting; the causal-lm model has no "
+                              "such stream: leave model.half_precision_latents off")
 
     def enable_input_checks(self, finite: bool = True) -> PerceiverAR:
         """Token ids are always checked (range and shape); there is no floating-point input to check."""

@@ -71,9 +71,9 @@ def build_model(config: TrainConfig) -> TaskModel[Any]:
         raise ConfigError(f"model.position_init must be one of {['random', *POSITION_INITS]}, "
                           f"got {spec.position_init!r}")
     if spec.activation_checkpointing:
-        model.perceiver.encoder.gradient_checkpointing = True
+        model.set_activation_checkpointing(True)
     if spec.half_precision_latents:
-        model.perceiver.encoder.half_precision_latents = True
+        model.set_half_precision_latents(True)
     return model
 
 
