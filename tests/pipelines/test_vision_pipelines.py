@@ -70,6 +70,13 @@ def test_classification_pipeline_batches(classifier_dir, tmp_path):
     assert [r["score"] for r in single] == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-5)
 
 
+def test_classification_predict_takes_one_image_as_a_list_of_one(classifier_dir, tmp_path):
+    # .predict always nests; a bare path is one image, never a sequence of one-character file names
+    classify = ImageClassification(ImageClassifier.from_pretrained(classifier_dir), top_k=2)
+    (path,) = _images(tmp_path, 1)
+    assert classify.predict(str(path)) == classify.predict([str(path)]) == [classify(str(path))]
+
+
 def test_classify_image_cli(classifier_dir, tmp_path, capsys):
     paths = _images(tmp_path, 3)
     assert main(["classify-image", *map(str, paths), "--model", str(classifier_dir), "--top-k", "2",

@@ -29,14 +29,16 @@ class ImageClassification:
     def __call__(self, images: ImageInput | Sequence[ImageInput], top_k: int | None = None,
                  progress: bool = False) -> Any:
         """For one image, its ``top_k`` results (``label``, ``score``), best first; for a list, one list each."""
-        if isinstance(images, (list, tuple)):
-            return self.predict(images, top_k, progress)
-        return self.predict([images], top_k, progress)[0]  # type: ignore[list-item]
+        results = self.predict(images, top_k, progress)
+        return results if isinstance(images, (list, tuple)) else results[0]
 
     @torch.no_grad()
-    def predict(self, images: Sequence[ImageInput], top_k: int | None = None,
+    def predict(self, images: ImageInput | Sequence[ImageInput], top_k: int | None = None,
                 progress: bool = False) -> list[list[ClassificationResult]]:
+        """For every image, its ``top_k`` results; one image (not in a list or tuple) is a list of one."""
         top_k = check_top_k(self.top_k if top_k is None else top_k)
+        if not isinstance(images, (list, tuple)):
+            images = [images]  # type: ignore[list-item]
         if not images:
             raise ValueError("no images given")
         names = self.model.label_names
