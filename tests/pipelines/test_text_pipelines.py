@@ -140,3 +140,13 @@ def test_text_classification_needs_the_models_tokenizer():
     assert results[0]["label"] in {"neg", "pos", "neutral"}
     with pytest.raises(ValueError, match="reads at most 32: shorten it"):
         TextClassification(_classifier())("x" * 40)
+
+
+def test_sentiment_analysis_is_transformers_other_name_for_text_classification():
+    from perceiverkit import pipeline
+
+    model = _classifier()
+    classify = pipeline("sentiment-analysis", model=model)
+    assert isinstance(classify, TextClassification)
+    (got,), (expected,) = classify("ok"), TextClassification(model)("ok")
+    assert got["label"] == expected["label"] and got["score"] == pytest.approx(expected["score"])

@@ -78,7 +78,8 @@ def evaluate_flow_on_motorcycle(
     """
     pair = load_motorcycle(scale) if pair is None else pair
     frames = torch.from_numpy(np.stack([pair.left, pair.right])).permute(0, 3, 1, 2)[None].float()
-    flow = model(frames.to(next(model.parameters()).device), tile_batch_size=tile_batch_size).flow[0].cpu().numpy()
+    device = next(model.parameters()).device
+    flow = model(frames.to(device), tile_batch_size=tile_batch_size).flow[0].float().cpu().numpy()  # (H, W, 2)
     if figure is not None:
         save_flow_figure((pair.left, pair.right), flow, figure, ground_truth=pair.flow, valid=pair.valid)
     height, width = pair.valid.shape

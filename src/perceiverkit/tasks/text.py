@@ -298,6 +298,7 @@ register_task(TaskSpec(
 register_task(TaskSpec(
     name=SequenceClassifier.task,
     model_class=SequenceClassifier,
+    aliases=("sentiment-analysis",),  # Transformers' other name for its text-classification pipeline
     pipeline_tag="text-classification",
     transformers=(TransformersArchitecture("PerceiverForSequenceClassification", _classifier_from_transformers,
                                            _classifier_keys, _classifier_to_transformers),),
