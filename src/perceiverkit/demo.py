@@ -140,6 +140,7 @@ def architecture_section() -> None:
     with torch.no_grad():
         encoded = generic.encode(points)
         chunk, _ = generic.decode(encoded, output_points=torch.arange(64))
+    assert isinstance(chunk, torch.Tensor)  # a decoder without modalities decodes one tensor, not a dict of them
     print(f"a new modality: 1000 points → latents {tuple(encoded.latents.shape)} → first 64 of 256 outputs "
           f"{tuple(chunk.shape)}")
 

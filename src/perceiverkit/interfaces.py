@@ -9,7 +9,7 @@ with ``build_queries`` / ``point_chunks`` / ``forward`` and optionally a postpro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +17,10 @@ import torch
 from torch import Tensor
 
 from .accel import InputView
+
+#: Which outputs to decode: flat indices into the output grid, a dict of them by modality (``None``: all of that
+#: modality), or ``None`` for every output.
+OutputPoints = Tensor | Mapping[str, Tensor | None] | None
 
 
 class Preprocessed:
@@ -141,12 +145,15 @@ class Decoder(Protocol):
     :meth:`forward`.
     """
 
+    # ``points`` and ``queries`` are Any, not a union: each decoder accepts only its own kind (a tensor of indices,
+    # a dict by modality, ``None``), and a narrower parameter would not satisfy a wider protocol.
     def build_queries(self, pre: Preprocessed, points: Any = None, device: torch.device | None = None,
-                      dtype: torch.dtype = torch.float32) -> Any:
-        """The queries for ``points`` (``None`` for decoders that need none)."""
+                      dtype: torch.dtype = torch.float32) -> object:
+        """The queries for ``points`` (``None`` for decoders that need none); the model only hands them back to
+        :meth:`forward`."""
         ...
 
-    def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[Any]:
+    def point_chunks(self, pre: Preprocessed, chunk_size: int) -> Iterator[OutputPoints]:
         """``points`` arguments that together cover every output once, at most ``chunk_size`` each."""
         ...
 
@@ -162,4 +169,4 @@ class Postprocessor(Protocol):
     """The decoder's output (a tensor, or a dict by modality) → the task's output; called as
     ``postprocessor(decoded)``."""
 
-    __call__: Callable[..., Any]
+    __call__: Callable[..., Tensor | dict[str, Tensor]]

@@ -11,7 +11,7 @@ e.g. chunk by chunk over a large output (see :meth:`PerceiverIO.encode` / :meth:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .encoder import PerceiverEncoder
-from .interfaces import Decoder, Encoded, Postprocessor, Preprocessed, Preprocessor
+from .interfaces import Decoder, Encoded, OutputPoints, Postprocessor, Preprocessed, Preprocessor
 
 __all__ = ["Encoded", "PerceiverIO", "PerceiverOutput"]
 
@@ -33,7 +33,7 @@ class PerceiverOutput:
     loss when labels were given. A field that is ``None`` has no key and no position.
     """
 
-    logits: Any  # a tensor, or a dict of tensors by modality
+    logits: Tensor | dict[str, Tensor]  # a tensor, or a dict of tensors by modality
     last_hidden_state: Tensor | None = None
     loss: Tensor | None = None
     hidden_states: tuple[Tensor, ...] | None = None
@@ -46,11 +46,11 @@ class PerceiverOutput:
         ordered = ["loss", *(name for name in names if name != "loss")]
         return [name for name in ordered if getattr(self, name) is not None]
 
-    def to_tuple(self) -> tuple[Any, ...]:
+    def to_tuple(self) -> tuple[Tensor | dict[str, Tensor] | tuple[Tensor, ...], ...]:
         """The values of :meth:`keys`, in order."""
         return tuple(getattr(self, name) for name in self.keys())
 
-    def __getitem__(self, key: str | int | slice) -> Any:
+    def __getitem__(self, key: str | int | slice) -> Any:  # Any: a field, or a tuple of them for a slice
         if isinstance(key, str):
             if key not in self.keys():
                 raise KeyError(key)  # as Transformers: an unset field has no key
@@ -73,7 +73,7 @@ def _as_key_mask(mask: Tensor | None, batch: int, length: int) -> Tensor | None:
     return mask != 0
 
 
-def _check_finite(inputs: Any, name: str = "inputs") -> None:
+def _check_finite(inputs: object, name: str = "inputs") -> None:
     if isinstance(inputs, Mapping):
         for key, value in inputs.items():
             _check_finite(value, f"{name}[{key!r}]")
@@ -88,26 +88,32 @@ def _check_finite(inputs: Any, name: str = "inputs") -> None:
             raise ValueError(f"{name} contain {bad} NaN or infinite value(s); expected finite numbers")
 
 
-def _to_compute_dtype(inputs: Any, dtype: torch.dtype) -> Any:
+def _to_compute_dtype(inputs: Tensor | Mapping[str, Tensor], dtype: torch.dtype) -> Tensor | Mapping[str, Tensor]:
     """Floating-point input tensors (also inside a dict of modalities) cast to ``dtype``; ids and masks as they
     are. Under autocast nothing is cast: autocast chooses each operation's precision itself."""
     if isinstance(inputs, Mapping):
-        return {key: _to_compute_dtype(value, dtype) for key, value in inputs.items()}
-    if isinstance(inputs, Tensor) and inputs.dtype.is_floating_point and inputs.dtype != dtype \
-            and not torch.is_autocast_enabled(inputs.device.type):
-        return inputs.to(dtype)
-    return inputs
+        return {key: _tensor_to_compute_dtype(value, dtype) for key, value in inputs.items()}
+    return _tensor_to_compute_dtype(inputs, dtype)
 
 
-def _concat_outputs(pieces: list[Any]) -> Any:
+def _tensor_to_compute_dtype(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    if isinstance(tensor, Tensor) and tensor.dtype.is_floating_point and tensor.dtype != dtype \
+            and not torch.is_autocast_enabled(tensor.device.type):
+        return tensor.to(dtype)
+    return tensor  # ids, masks, or a value the preprocessor will reject with its own message
+
+
+def _concat_outputs(pieces: Sequence[Tensor | Mapping[str, Tensor]]) -> Tensor | dict[str, Tensor]:
     """Join chunked outputs along the point axis; dict outputs per key (a key decoded once stays as it is)."""
-    if isinstance(pieces[0], Tensor):
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=1)
+    tensors = [piece for piece in pieces if isinstance(piece, Tensor)]
+    if tensors:
+        return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=1)
     by_name: dict[str, list[Tensor]] = {}
     for piece in pieces:
-        for name, value in piece.items():
-            by_name.setdefault(name, []).append(value)
-    return {name: _concat_outputs(values) for name, values in by_name.items()}
+        if isinstance(piece, Mapping):
+            for name, value in piece.items():
+                by_name.setdefault(name, []).append(value)
+    return {name: values[0] if len(values) == 1 else torch.cat(values, dim=1) for name, values in by_name.items()}
 
 
 class PerceiverIO(nn.Module):
@@ -183,10 +189,10 @@ class PerceiverIO(nn.Module):
     def decode(
         self,
         encoded: Encoded,
-        output_points: Tensor | Mapping[str, Tensor | None] | None = None,
-        queries: Tensor | None = None,
+        output_points: OutputPoints = None,
+        queries: object = None,
         output_attentions: bool = False,
-    ) -> tuple[Any, tuple[Tensor, ...] | None]:
+    ) -> tuple[Tensor | dict[str, Tensor], tuple[Tensor, ...] | None]:
         """Decode cached latents at the flat output indices ``output_points`` (all outputs when ``None``; a dict
         by modality for multimodal decoders), or decode explicit ``queries``. Returns the postprocessed output and
         the decoder's attention weights."""
@@ -204,7 +210,7 @@ class PerceiverIO(nn.Module):
     @torch.no_grad()
     def decode_chunked(
         self, encoded: Encoded, chunk_size: int = 16384, progress: Callable[[int, int], None] | None = None
-    ) -> Any:
+    ) -> Tensor | dict[str, Tensor]:
         """Decode every output from cached latents, ``chunk_size`` queries at a time, so that memory is bounded
         by the chunk size, not the output size. Outputs equal :meth:`decode` at the same points.
         ``progress(done, total)`` is called after each chunk."""
@@ -220,9 +226,9 @@ class PerceiverIO(nn.Module):
 
     def forward(
         self,
-        inputs: Any,
+        inputs: Tensor | Mapping[str, Tensor],
         attention_mask: Tensor | None = None,
-        output_points: Tensor | Mapping[str, Tensor | None] | None = None,
+        output_points: OutputPoints = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         **preprocess_kwargs: Any,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -149,7 +149,8 @@ class OpticalFlow(TaskModel[OpticalFlowConfig]):
                 raise ValueError(f"output_points and attention/hidden-state outputs need inputs of the training size "
                                  f"{tuple(self.config.train_size)}, got {size}")
             out = PerceiverOutput(logits=self._tiled(patches, tile_batch_size, progress))
-        return FlowOutput(**vars(out), flow=out.logits * self.config.flow_scale_factor)
+        # cast: the InputQueryDecoder and no postprocessor give one tensor, never a dict by modality
+        return FlowOutput(**vars(out), flow=cast(Tensor, out.logits) * self.config.flow_scale_factor)
 
     def _tiled(self, patches: Tensor, tile_batch_size: int, progress: Callable[[int, int], None] | None) -> Tensor:
         th, tw = self.config.train_size
@@ -169,7 +170,7 @@ class OpticalFlow(TaskModel[OpticalFlowConfig]):
         for start in range(0, len(corners), per_call):
             chunk = corners[start:start + per_call]
             tiles = torch.cat([patches[..., y:y + th, x:x + tw] for y, x in chunk])
-            logits = self._run_tile(tiles).logits.float().reshape(len(chunk), b, th, tw, 2)
+            logits = cast(Tensor, self._run_tile(tiles).logits).float().reshape(len(chunk), b, th, tw, 2)  # as above
             for (y, x), tile_logits in zip(chunk, logits, strict=True):
                 total[:, y:y + th, x:x + tw] += tile_logits * weights
                 weight_sum[:, y:y + th, x:x + tw] += weights

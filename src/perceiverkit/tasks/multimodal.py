@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -196,7 +196,8 @@ class MultimodalAutoencoder(TaskModel[MultimodalAutoencoderConfig]):
                     progress: Callable[[int, int], None] | None = None) -> dict[str, Tensor]:
         """Every pixel, audio sample and the label logits, shaped like the inputs: ``image`` ``(B, T, H, W, 3)``,
         ``audio`` ``(B, S)``, ``label`` ``(B, num_labels)``. Encodes once; decodes in chunks."""
-        logits = self.forward(inputs, chunk_size=chunk_size, progress=progress).logits
+        # cast: the MultimodalPostprocessor always returns a dict by modality
+        logits = cast(dict[str, Tensor], self.forward(inputs, chunk_size=chunk_size, progress=progress).logits)
         batch = logits[IMAGE].shape[0]
         return {IMAGE: logits[IMAGE].reshape(batch, *self.config.decoded_grid, 3),
                 AUDIO: logits[AUDIO], LABEL: logits[LABEL]}
