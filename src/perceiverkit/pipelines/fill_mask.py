@@ -3,7 +3,7 @@ tokens (``score``, ``token``, ``token_str``, ``sequence``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import overload
 
 import torch
 
@@ -11,6 +11,9 @@ from ..tasks.text import MaskedLanguageModel
 from ..tokenizer import ByteTokenizer
 from .progress import batches
 from .results import FillMaskResult, check_batch_size, check_top_k
+
+#: What fill-mask returns for one text: the candidates of its one mask, or one such list per mask.
+FilledText = list[FillMaskResult] | list[list[FillMaskResult]]
 
 
 class FillMask:
@@ -30,11 +33,17 @@ class FillMask:
         self.top_k = check_top_k(top_k)
         self.batch_size = check_batch_size(batch_size)
 
-    def __call__(self, texts: str | list[str], top_k: int | None = None, progress: bool = False) -> Any:
+    @overload
+    def __call__(self, texts: str, top_k: int | None = None, progress: bool = False) -> FilledText: ...
+    @overload
+    def __call__(self, texts: list[str], top_k: int | None = None, progress: bool = False) -> list[FilledText]: ...
+
+    def __call__(self, texts: str | list[str], top_k: int | None = None,
+                 progress: bool = False) -> FilledText | list[FilledText]:
         """Transformers' shapes: for one text with one mask a list of ``top_k`` candidates; with several masks a
         list of such lists, one per mask; for a list of texts a list of those. :meth:`predict` always nests."""
         results = self.predict([texts] if isinstance(texts, str) else texts, top_k, progress)
-        unwrapped = [per_mask[0] if len(per_mask) == 1 else per_mask for per_mask in results]
+        unwrapped: list[FilledText] = [per_mask[0] if len(per_mask) == 1 else per_mask for per_mask in results]
         return unwrapped[0] if isinstance(texts, str) else unwrapped
 
     @torch.no_grad()

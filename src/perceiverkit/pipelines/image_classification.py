@@ -4,7 +4,7 @@ pipeline."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import overload
 
 import torch
 
@@ -26,8 +26,15 @@ class ImageClassification:
         self.top_k = check_top_k(top_k)
         self.batch_size = check_batch_size(batch_size)
 
+    @overload
+    def __call__(self, images: ImageInput, top_k: int | None = None,
+                 progress: bool = False) -> list[ClassificationResult]: ...
+    @overload
+    def __call__(self, images: list[ImageInput] | tuple[ImageInput, ...], top_k: int | None = None,
+                 progress: bool = False) -> list[list[ClassificationResult]]: ...
+
     def __call__(self, images: ImageInput | Sequence[ImageInput], top_k: int | None = None,
-                 progress: bool = False) -> Any:
+                 progress: bool = False) -> list[ClassificationResult] | list[list[ClassificationResult]]:
         """For one image, its ``top_k`` results (``label``, ``score``), best first; for a list, one list each."""
         results = self.predict(images, top_k, progress)
         return results if isinstance(images, (list, tuple)) else results[0]

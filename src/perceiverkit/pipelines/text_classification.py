@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import overload
 
 import torch
 
@@ -35,7 +35,15 @@ class TextClassification:
         self.batch_size = check_batch_size(batch_size)
         self.labels = label_names(config.labels, config.num_labels)
 
-    def __call__(self, texts: str | list[str], top_k: int | None = None, progress: bool = False) -> Any:
+    @overload
+    def __call__(self, texts: str, top_k: int | None = None,
+                 progress: bool = False) -> list[ClassificationResult]: ...
+    @overload
+    def __call__(self, texts: list[str], top_k: int | None = None,
+                 progress: bool = False) -> list[list[ClassificationResult]]: ...
+
+    def __call__(self, texts: str | list[str], top_k: int | None = None,
+                 progress: bool = False) -> list[ClassificationResult] | list[list[ClassificationResult]]:
         """For one text, its ``top_k`` results (``label``, ``score``), best first; for a list, one such list each."""
         results = self.predict([texts] if isinstance(texts, str) else texts, top_k, progress)
         return results[0] if isinstance(texts, str) else results

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict, overload
 
 import torch
 from torch import Tensor
@@ -17,6 +17,14 @@ from ..tokenizer import ByteTokenizer
 REPLACEMENT = "\ufffd"
 #: A UTF-8 character is at most 4 bytes: at most 3 incomplete ones are held back while streaming.
 MAX_HELD_BACK = 3
+
+
+class TextCodec(Protocol):
+    """What text generation needs of a tokenizer (ours, or a Transformers one)."""
+
+    def encode(self, text: str, *, add_special_tokens: bool = ...) -> list[int]: ...
+
+    def decode(self, ids: list[int], *, skip_special_tokens: bool = ...) -> str: ...
 
 
 class GenerationResult(TypedDict):
@@ -53,14 +61,20 @@ class TextGeneration:
     ``seed``) are the defaults of every call; a call may override any of them.
     """
 
-    def __init__(self, model: PerceiverAR, tokenizer: Any = None, **settings: Any) -> None:
+    def __init__(self, model: PerceiverAR, tokenizer: TextCodec | None = None, **settings: Any) -> None:
         if not isinstance(model, PerceiverAR):
             raise TypeError(f"text-generation needs a PerceiverAR, got {type(model).__name__}")
         self.model = model
         self.tokenizer = tokenizer or ByteTokenizer()
         self.settings = GenerationSettings(**settings).check()
 
-    def __call__(self, texts: str | list[str], **settings: Any) -> Any:
+    @overload
+    def __call__(self, texts: str, **settings: Any) -> list[GenerationResult]: ...
+    @overload
+    def __call__(self, texts: list[str], **settings: Any) -> list[list[GenerationResult]]: ...
+
+    def __call__(self, texts: str | list[str],
+                 **settings: Any) -> list[GenerationResult] | list[list[GenerationResult]]:
         """For one prompt ``[{"generated_text": ...}]``; for a list of prompts a list of those (Transformers'
         shapes)."""
         prompts = [texts] if isinstance(texts, str) else list(texts)

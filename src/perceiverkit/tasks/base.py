@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable
@@ -16,7 +17,9 @@ from ..model import PerceiverIO
 
 
 class TaskConfig(Protocol):
-    """What every task config dataclass offers: a check of its own values."""
+    """What every task config dataclass offers: a check of its own values (and, being a dataclass, its fields)."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # what dataclasses.fields/replace need
 
     def validate(self) -> None: ...
 

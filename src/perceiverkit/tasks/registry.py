@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic
 
 from ..config import ConfigError
-from .base import ConfigT, TaskModel
+from .base import ConfigT, TaskConfig, TaskModel
 from .transformers_keys import KeyRule
 
 
@@ -30,7 +30,7 @@ class Preset:
 
     name: str
     task: str
-    make_config: Callable[[], Any]
+    make_config: Callable[[], TaskConfig]
     description: str
     hub_id: str | None = None
 
@@ -117,9 +117,13 @@ class TaskSpec(Generic[ConfigT]):
         return _import(self.pipeline)
 
 
-def _import(path: str) -> Any:
+def _import(path: str) -> type[Any]:
+    """The class named by ``"module:Class"``; type[Any], as Lightning's classes cannot be named in tasks/."""
     module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    found = getattr(importlib.import_module(module), attribute)
+    if not isinstance(found, type):
+        raise TypeError(f"{path} must name a class, got {type(found).__name__}")
+    return found
 
 
 _SPECS: dict[str, TaskSpec[Any]] = {}
@@ -193,12 +197,12 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def preset_config(name: str) -> Any:
+def preset_config(name: str) -> TaskConfig:
     """A fresh copy of the preset's configuration, to modify before building a model."""
     return get_preset(name).make_config()
 
 
-def create_model(name: str, **overrides: Any) -> TaskModel[Any]:
+def create_model(name: str, **overrides: object) -> TaskModel[TaskConfig]:
     """Build a randomly initialised model from a preset name, overriding top-level config fields.
 
     Example: ``create_model("language-perceiver", max_position_embeddings=512)``.
