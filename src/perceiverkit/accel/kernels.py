@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.attention import MultiHeadAttention, attend, install_attention_kernel, softmax_mask
+from ..layers.attention import MultiHeadAttention, attend, install_attention_kernel, masked_softmax, softmax_mask
 from .switch import fast_paths_enabled, on_switch
 
 #: Widest head the fused flash / cuDNN kernels take; wider heads use the explicit path on CUDA.
@@ -68,11 +68,8 @@ def attend_explicit(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None,
     outs = []
     for start in range(0, num_queries or 1, block):  # (no queries: one empty block)
         scores = torch.matmul(q[..., start:start + block, :], k.transpose(-1, -2))  # (B, H, block, N)
-        if mask is not None:
-            rows = mask if mask.shape[-2] == 1 else mask[..., start:start + block, :]
-            scores = scores.masked_fill(~rows, torch.finfo(scores.dtype).min)
-        # dtype= keeps autocast from widening the weights to float32 (the kernel accumulates in float32 anyway).
-        weights = scores.softmax(dim=-1, dtype=scores.dtype)
+        rows = mask if mask is None or mask.shape[-2] == 1 else mask[..., start:start + block, :]
+        weights = masked_softmax(scores, rows)
         outs.append(torch.matmul(F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights, v))
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
     return out if has_key is None else out * has_key.to(out.dtype)

@@ -41,6 +41,14 @@ def softmax_mask(mask: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
     return mask | ~has_key, has_key
 
 
+def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over the last axis of ``scores`` ``(B, H, M, N)``, with the keys where ``mask`` is ``False`` left out."""
+    if mask is not None:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    # dtype= keeps autocast from widening the weights to float32 (the kernel accumulates in float32 anyway).
+    return scores.softmax(dim=-1, dtype=scores.dtype)
+
+
 def attend(
     q: Tensor,
     k: Tensor,
@@ -63,11 +71,7 @@ def attend(
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     weights = None
     if need_weights:
-        scores = torch.matmul(q * scale, k.transpose(-1, -2))  # (B, H, M, N)
-        if mask is not None:
-            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-        # dtype= keeps autocast from widening the weights to float32 (the kernel accumulates in float32 anyway).
-        weights = scores.softmax(dim=-1, dtype=scores.dtype)
+        weights = masked_softmax(torch.matmul(q * scale, k.transpose(-1, -2)), mask)  # (B, H, M, N)
         out = torch.matmul(F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights, v)  # (B, H, M, Dv)
         if has_key is not None:
             weights = weights * has_key.to(weights.dtype)
