@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -27,6 +27,12 @@ from .encoder import PerceiverEncoder
 from .model import PerceiverIO
 from .resources import packaged_model
 from .tasks import PRESETS, create_model
+from .tasks.base import TaskModel
+from .tasks.flow import OpticalFlow
+from .tasks.text import MaskedLanguageModel
+from .tasks.vision import ImageClassifier
+
+M = TypeVar("M", bound=TaskModel[Any])
 
 #: The shipped models, by role: their names (folders of ``perceiverkit/resources/models/``).
 SHIPPED_MODELS = {"mlm": "byte-mlm", "fashion_mnist": "fashion-mnist-classifier", "flow": "optical-flow-small"}
@@ -47,19 +53,22 @@ def _section(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 70 - len(title)))
 
 
-def _load(models: Path | None, role: str) -> Any:
+def _load(models: Path | None, role: str, kind: type[M]) -> M:
     name = SHIPPED_MODELS[role]
     where = packaged_model(name) if models is None else models / name
     if where is None or not where.is_dir():
         raise FileNotFoundError(f"the shipped model {name} is missing from {models or 'the installed package'}; "
                                 "pass --models DIR with a folder that holds it")
-    return from_pretrained(where).eval()
+    model = from_pretrained(where).eval()
+    if not isinstance(model, kind):
+        raise TypeError(f"the shipped model {name} is a {type(model).__name__}, expected a {kind.__name__}")
+    return model
 
 
 def fill_mask_section(models: Path | None) -> dict[str, Any]:
     from .pipelines.fill_mask import FillMask
 
-    fill = FillMask(_load(models, "mlm"), top_k=3)
+    fill = FillMask(_load(models, "mlm", MaskedLanguageModel), top_k=3)
     results = fill.predict(list(FILL_MASK_TEXTS))  # per text, per mask: the top 3 candidates
     filled = [per_mask[0][0]["sequence"] for per_mask in results]  # the best candidate fills every mask
     for text, text_filled, per_mask in zip(FILL_MASK_TEXTS, filled, results, strict=True):
@@ -74,7 +83,7 @@ def fashion_mnist_section(models: Path | None, out: Path, limit: int | None, bat
     from .datasets.fashion_mnist import FashionMNIST
     from .viz.grid import save_labelled_grid
 
-    model = _load(models, "fashion_mnist")
+    model = _load(models, "fashion_mnist", ImageClassifier)
     test = FashionMNIST("test")
     count = len(test) if limit is None else min(limit, len(test))
     images = torch.stack([test[i][0] for i in range(count)])
@@ -99,7 +108,7 @@ def flow_section(models: Path | None, out: Path) -> dict[str, Any]:
     from .evaluation.middlebury import evaluate_flow_on_motorcycle, load_motorcycle
     from .viz.flow import average_endpoint_error, save_flow_png
 
-    model = _load(models, "flow")
+    model = _load(models, "flow", OpticalFlow)
     figure = out / "middlebury-flow-figure.png"
     pair = load_motorcycle(FLOW_DEMO_SCALE)  # loaded once for the model and for Farnebäck
     result = evaluate_flow_on_motorcycle(model, FLOW_DEMO_SCALE, figure=figure, return_flow=True, pair=pair)

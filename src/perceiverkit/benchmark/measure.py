@@ -13,11 +13,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
+
+T = TypeVar("T")
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -30,11 +32,11 @@ def synchronize(device: torch.device) -> None:
 
 
 @dataclass
-class Timing:
+class Timing(Generic[T]):
     """Wall-clock seconds of each timed step (and, when asked for, the first step's result)."""
 
     times_s: list[float]
-    first_output: Any = None
+    first_output: T | None = None
 
     @property
     def median_s(self) -> float:
@@ -45,12 +47,13 @@ class Timing:
         return statistics.fmean(self.times_s)
 
 
-def time_steps(step: Callable[[], Any], steps: int, device: torch.device, keep_first: bool = False) -> Timing:
+def time_steps(step: Callable[[], T], steps: int, device: torch.device, keep_first: bool = False) -> Timing[T]:
     """Run ``step`` ``steps`` times, timing each call separately (synchronising the device around it).
     With ``keep_first``, the first call's result is kept (e.g. to check a freshly compiled model)."""
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    times, first = [], None
+    times: list[float] = []
+    first: T | None = None
     for i in range(steps):
         synchronize(device)
         start = time.perf_counter()
@@ -219,7 +222,7 @@ def flop_counter() -> FlopCounterMode:
     return counter
 
 
-def count_flops(fn: Callable[[], Any]) -> tuple[Any, int]:
+def count_flops(fn: Callable[[], T]) -> tuple[T, int]:
     """Run ``fn`` once under a FLOP counter; returns (its result, FLOPs)."""
     with flop_counter() as counter:
         result = fn()

@@ -176,7 +176,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             nargs=meta["nargs"], help=meta["help"])
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return f"{value:g}" if isinstance(value, float) else str(value)

@@ -15,7 +15,7 @@ import torch
 from ..config import ConfigError
 from ..devices import resolve_device, resolve_dtype
 from ..errors import PerceiverKitError
-from ..tasks.base import TaskModel, install_checkpoint_io
+from ..tasks.base import TaskConfig, TaskModel, install_checkpoint_io
 from ..tasks.registry import TaskSpec, get_task
 from ..tasks.transformers_keys import KeyRule
 from .files import CheckpointNotFoundError, load_state_dict
@@ -45,7 +45,7 @@ class WrongTaskError(PerceiverKitError, ValueError):
     """A checkpoint (or model) is for another task than the one asked for."""
 
 
-def _build_empty(spec: TaskSpec[Any], config: Any) -> TaskModel[Any]:
+def _build_empty(spec: TaskSpec[Any], config: TaskConfig) -> TaskModel[Any]:
     # Parameters on the meta device cost no memory or init time; the checkpoint supplies every one of them.
     with torch.device("meta"):
         return spec.build(config)

@@ -4,19 +4,27 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..devices import DEVICE_CHOICES, DTYPE_CHOICES
+
+if TYPE_CHECKING:  # the command line imports torch only when a command runs
+    from ..tasks.base import TaskModel
+
+M = TypeVar("M", bound="TaskModel[Any]")
 
 MODEL_HELP = "checkpoint directory (ours or Transformers'), shipped model name or hub id (default: %(default)s)"
 
 
-def load_model(source: str, task: str, device: str | None = None, dtype: str | None = None) -> Any:
-    """Load the checkpoint at ``source`` (a directory or hub id) on ``device`` in ``dtype``; one of another task
-    than ``task`` is refused with :class:`~perceiverkit.checkpoints.WrongTaskError` before its weights are read."""
+def load_model(source: str, kind: type[M], device: str | None = None, dtype: str | None = None) -> M:
+    """Load the checkpoint at ``source`` (a directory or hub id) on ``device`` in ``dtype`` as a ``kind`` model; one
+    of another task is refused with :class:`~perceiverkit.checkpoints.WrongTaskError` before its weights are read."""
     from ..checkpoints import from_pretrained
 
-    return from_pretrained(source, task=task, device=device, dtype=dtype or "float32")
+    model = from_pretrained(source, task=kind.task, device=device, dtype=dtype or "float32")
+    if not isinstance(model, kind):  # the task check above refuses any other model; this names the type
+        raise TypeError(f"expected a {kind.__name__}, got {type(model).__name__}")
+    return model
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser, top_k: int, what: str, per: str) -> None:
@@ -43,7 +51,7 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the model's precision (default float32)")
 
 
-def load_pipeline(task: str, args: argparse.Namespace, **options: Any) -> Any:
+def load_pipeline(task: str, args: argparse.Namespace, **options: Any) -> Any:  # Any: as pipeline()
     """The pipeline of ``task`` around ``args.model``, on ``args.device`` in ``args.dtype``."""
     from ..pipelines import pipeline
 

@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..evaluation import evaluate_flow_on_motorcycle
+    from ..tasks.flow import OpticalFlow
 
-    model = load_model(args.model, "optical-flow", device=args.device, dtype=args.dtype)
+    model = load_model(args.model, OpticalFlow, device=args.device, dtype=args.dtype)
     result = evaluate_flow_on_motorcycle(model, scale=args.scale, figure=args.figure)
     print(result)
     if args.figure:

@@ -33,6 +33,7 @@ def _pipeline_task(task: str) -> TaskSpec[Any]:
 def pipeline(task: str, model: TaskModel[Any] | str | os.PathLike[str] | None = None, *,
              device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
              token: str | bool | None = None, revision: str | None = None, **options: Any) -> Any:
+    # Any: the pipeline class is named by the task at run time, and each returns its own result shapes.
     """The pipeline of ``task`` around ``model``, as ``transformers.pipeline``.
 
     ``task`` is a task name or alias; Transformers' names where it has the task (``"fill-mask"``,

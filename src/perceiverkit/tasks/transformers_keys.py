@@ -145,21 +145,21 @@ def hf_config(architecture: str, **fields: Any) -> dict[str, Any]:
     return {"architectures": [architecture], "model_type": "perceiver", **fields}
 
 
-def require(field_name: str, value: Any, expected: Any, architecture: str) -> None:
+def require(field_name: str, value: object, expected: object, architecture: str) -> None:
     """Refuse, in one line naming the field, a value that Transformers' ``architecture`` hard-codes otherwise."""
     if value != expected:
         raise ConfigError(f"{field_name} is {value!r}, but Transformers' {architecture} has no such setting "
                           f"(it is fixed at {expected!r}); this model cannot be saved in Transformers' format")
 
 
-def require_fields(config: Any, fixed: Any, names: tuple[str, ...], architecture: str) -> None:
+def require_fields(config: object, fixed: object, names: tuple[str, ...], architecture: str) -> None:
     """:func:`require` for each named field of ``config``: it must equal ``fixed``'s, the config Transformers'
     ``architecture`` hard-codes."""
     for name in names:
         require(f"{type(config).__name__}.{name}", getattr(config, name), getattr(fixed, name), architecture)
 
 
-def require_same(field_name: str, value: Any, expected: Any, architecture: str) -> None:
+def require_same(field_name: str, value: object, expected: object, architecture: str) -> None:
     """:func:`require`, field by field through nested config dataclasses, so the refusal names the leaf field."""
     if dataclasses.is_dataclass(value) and type(value) is type(expected):
         for f in dataclasses.fields(value):

@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..config import ConfigError
+from ..tasks.causal_lm import PerceiverARConfig
 from ..tokenizer import ByteTokenizer
 from .datamodules import PerceiverDataModule
 from .modules import PerceiverModule, accuracy
@@ -49,13 +50,14 @@ class PackedTextData(PerceiverDataModule):
     options = ("corpus", "paths", "sequence_length", "val_fraction")
 
     def sequence_length(self) -> int:
-        length = int(self.option("sequence_length", 4 * self.model_config.num_latents))
-        if length < self.model_config.num_latents:
+        config = self.expect(self.model_config, PerceiverARConfig)
+        length = int(self.option("sequence_length", 4 * config.num_latents))
+        if length < config.num_latents:
             raise ConfigError(f"data.options.sequence_length ({length}) must be at least the model's num_latents "
-                              f"({self.model_config.num_latents})")
-        if self.model_config.position_encoding == "learned" and length > self.model_config.max_position_embeddings:
+                              f"({config.num_latents})")
+        if config.position_encoding == "learned" and length > config.max_position_embeddings:
             raise ConfigError(f"data.options.sequence_length ({length}) is longer than the model's position table "
-                              f"(max_position_embeddings={self.model_config.max_position_embeddings})")
+                              f"(max_position_embeddings={config.max_position_embeddings})")
         return length
 
     def build(self) -> tuple[Dataset, Dataset]:

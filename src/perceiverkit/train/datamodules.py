@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import lightning as L
 import torch
@@ -16,12 +16,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import ConfigError
 from ..image_processing import ImageProcessor
-from ..tasks.text import make_tokenizer
+from ..tasks.base import TaskConfig, TaskModel
+from ..tasks.flow import OpticalFlowConfig
+from ..tasks.multimodal import MultimodalAutoencoderConfig
+from ..tasks.point_cloud import PointCloudClassifierConfig
+from ..tasks.text import SequenceClassifier, SequenceClassifierConfig, TextConfig, make_tokenizer
+from ..tasks.vision import ImageClassifier, ImageClassifierConfig
 from ..tokenizer import ByteTokenizer
 from ..word_tokenizer import WordHashTokenizer
 from .config import DataSpec
 from .masking import mask_tokens
 from .samplers import EpochSeededSampler
+
+T = TypeVar("T")
 
 
 class PerceiverDataModule(L.LightningDataModule, abc.ABC):
@@ -30,7 +37,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
     source: ClassVar[str]
     options: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, spec: DataSpec, model_config: Any, seed: int = 0) -> None:
+    def __init__(self, spec: DataSpec, model_config: TaskConfig, seed: int = 0) -> None:
         super().__init__()
         unknown = sorted(set(spec.options) - set(self.options))
         if unknown:
@@ -40,8 +47,14 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
-    def option(self, name: str, default: Any = None) -> Any:
+    def option(self, name: str, default: Any = None) -> Any:  # Any: options are parsed YAML
         return self.spec.options.get(name, default)
+
+    def expect(self, value: object, kind: type[T]) -> T:
+        """``value`` (the model or its config) as the ``kind`` this data source trains; another is refused."""
+        if not isinstance(value, kind):
+            raise ConfigError(f"data source {self.source!r} needs a {kind.__name__}, got {type(value).__name__}")
+        return value
 
     @abc.abstractmethod
     def build(self) -> tuple[Dataset, Dataset]:
@@ -58,7 +71,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         available after :meth:`setup`."""
         return None
 
-    def prepare_model(self, model: Any) -> None:
+    def prepare_model(self, model: TaskModel[Any]) -> None:
         """Give ``model`` what the data knows about its inputs and outputs, so that ``save_pretrained`` keeps it:
         the class names as the config's ``labels`` (when the config has them), and in subclasses the input
         preprocessing. Call after :meth:`setup`."""
@@ -121,13 +134,13 @@ class FashionMNISTData(PerceiverDataModule):
 
         return FASHION_MNIST_CLASSES
 
-    def prepare_model(self, model: Any) -> None:
+    def prepare_model(self, model: TaskModel[Any]) -> None:
         from ..datasets.fashion_mnist import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 
         super().prepare_model(model)
         # What FashionMNIST returns without augmentation: 28×28 grey pixels in [0, 1], standardised.
-        model.image_processor = ImageProcessor.plain((28, 28), num_channels=1, mean=(FASHION_MNIST_MEAN,),
-                                                     std=(FASHION_MNIST_STD,))
+        self.expect(model, ImageClassifier).image_processor = ImageProcessor.plain(
+            (28, 28), num_channels=1, mean=(FASHION_MNIST_MEAN,), std=(FASHION_MNIST_STD,))
 
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import FashionMNIST
@@ -165,7 +178,7 @@ class ImageFolderData(PerceiverDataModule):
         """The preprocessing of every image, in training and validation, and of the saved model."""
         from ..datasets.image_folder import check_image_size
 
-        channels = self.model_config.image.in_channels
+        channels = self.expect(self.model_config, ImageClassifierConfig).image.in_channels
         settings = self.option("processor")
         try:
             if settings is not None:
@@ -202,9 +215,9 @@ class ImageFolderData(PerceiverDataModule):
     def label_names(self) -> tuple[str, ...] | None:
         return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
 
-    def prepare_model(self, model: Any) -> None:
+    def prepare_model(self, model: TaskModel[Any]) -> None:
         super().prepare_model(model)
-        model.image_processor = self.processor
+        self.expect(model, ImageClassifier).image_processor = self.processor
 
 
 # --- text -----------------------------------------------------------------------------------------------------
@@ -229,7 +242,7 @@ def tokenizer_settings(options: Mapping[str, Any]) -> dict[str, Any]:
     raise ConfigError(f"data.options.tokenizer must be 'bytes' or 'words', got {kind!r}")
 
 
-def text_tokenizer(options: Mapping[str, Any], model_config: Any) -> TextTokenizer:
+def text_tokenizer(options: Mapping[str, Any], model_config: TextConfig) -> TextTokenizer:
     """The tokenizer of :func:`tokenizer_settings`; the model's ``vocab_size`` must match the tokenizer's."""
     settings = tokenizer_settings(options)
     try:
@@ -243,13 +256,13 @@ def text_tokenizer(options: Mapping[str, Any], model_config: Any) -> TextTokeniz
 
 
 class _TextClassificationData(PerceiverDataModule):
-    def __init__(self, spec: DataSpec, model_config: Any, seed: int = 0) -> None:
+    def __init__(self, spec: DataSpec, model_config: TaskConfig, seed: int = 0) -> None:
         super().__init__(spec, model_config, seed)
-        self.tokenizer = text_tokenizer(spec.options, model_config)
+        self.tokenizer = text_tokenizer(spec.options, self.expect(model_config, SequenceClassifierConfig))
 
-    def prepare_model(self, model: Any) -> None:
+    def prepare_model(self, model: TaskModel[Any]) -> None:
         super().prepare_model(model)
-        model.tokenizer_settings = tokenizer_settings(self.spec.options)
+        self.expect(model, SequenceClassifier).tokenizer_settings = tokenizer_settings(self.spec.options)
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         texts, labels = zip(*items, strict=True)
@@ -306,9 +319,10 @@ class LabelledTextFilesData(_TextClassificationData):
             raise ConfigError(f"validation labels {unseen} never occur in the training file")
         index = {c: i for i, c in enumerate(classes)}
         self.classes = tuple(classes)
-        if len(classes) != self.model_config.num_labels:
+        num_labels = self.expect(self.model_config, SequenceClassifierConfig).num_labels
+        if len(classes) != num_labels:
             raise ConfigError(f"the training file has {len(classes)} classes but the model has "
-                              f"{self.model_config.num_labels}; set model.config.num_labels")
+                              f"{num_labels}; set model.config.num_labels")
         return (_Pairs(train_texts, [index[str(v)] for v in train_labels]),
                 _Pairs(val_texts, [index[str(v)] for v in val_labels]))
 
@@ -383,7 +397,8 @@ class FlowPairsData(PerceiverDataModule):
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets.flow_pairs import SyntheticFlowPairs
 
-        size = tuple(self.model_config.train_size)
+        height, width = self.expect(self.model_config, OpticalFlowConfig).train_size  # validated: two sizes
+        size = (height, width)
         shift = float(self.option("max_displacement", 8.0))
         return (SyntheticFlowPairs(size, int(self.option("train_length", 20000)), shift, seed=self.seed),
                 SyntheticFlowPairs(size, int(self.option("val_length", 64)), shift, seed=self.seed + 10_000))
@@ -403,9 +418,10 @@ class PointCloudData(PerceiverDataModule):
         kwargs: dict[str, Any] = dict(num_points=int(self.option("num_points", 256)),
                                       noise=float(self.option("noise", 0.02)), seed=self.seed)
         train = PointClouds("train", length=int(self.option("train_length", 6000)), **kwargs)
-        if train.num_classes != self.model_config.num_labels:
+        num_labels = self.expect(self.model_config, PointCloudClassifierConfig).num_labels
+        if train.num_classes != num_labels:
             raise ConfigError(f"the point-cloud data has {train.num_classes} shape classes but the model has "
-                              f"{self.model_config.num_labels}; set model.config.num_labels")
+                              f"{num_labels}; set model.config.num_labels")
         return train, PointClouds("test", length=int(self.option("val_length", 600)), **kwargs)
 
 
@@ -419,7 +435,7 @@ class VideoClipsData(PerceiverDataModule):
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets.video_clips import VideoClips
 
-        c = self.model_config
+        c = self.expect(self.model_config, MultimodalAutoencoderConfig)
         clips = VideoClips(self.option("videos"), num_frames=c.num_frames, image_size=c.image_size,
                            samples_per_frame=c.audio_samples_per_frame, num_labels=c.num_labels,
                            stride=int(self.option("stride", 2)))
