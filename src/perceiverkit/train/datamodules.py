@@ -86,7 +86,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         if self.train_set is None:
             self.train_set, self.val_set = self.build()
 
-    def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], Any],
+    def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], dict[str, Tensor]],
                 train: bool = False) -> DataLoader:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)

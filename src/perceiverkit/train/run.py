@@ -6,7 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -21,6 +21,9 @@ from .datamodules import PerceiverDataModule
 from .init_schemes import POSITION_INITS
 from .modules import PerceiverModule
 from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded, unsharded_class
+
+if TYPE_CHECKING:
+    import lightning as L
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +110,7 @@ def _unsharded(model: TaskModel[Any], weights: dict[str, torch.Tensor]) -> TaskM
     return plain
 
 
-def train(config: TrainConfig, callbacks: list[Any] | None = None) -> TrainResult:
+def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> TrainResult:
     """Train, write TensorBoard and CSV logs, checkpoints (``last.ckpt``) and the final model in our format."""
     import lightning as L
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
