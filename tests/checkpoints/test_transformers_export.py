@@ -322,3 +322,15 @@ def test_an_activation_with_weights_is_refused_naming_the_field(save_hf):
     _, directory = save_hf(T.PerceiverForSequenceClassification, small_hf_config(hidden_act="prelu"))
     with pytest.raises(ConfigError, match=r"EncoderConfig\.activation must be one of .*got 'prelu'"):
         perceiverkit.from_pretrained(directory)
+
+
+def test_word_tokenizer_transformers_lacks_is_refused(tmp_path):
+    """Transformers' format keeps no tokenizer settings, and Transformers tokenizes bytes: a hashed-words classifier
+    saved there would reload reading bytes (ids from the wrong vocabulary), so it is refused, naming the setting."""
+    settings = {"kind": "words", "num_buckets": 64, "ngrams": 1}
+    model = SequenceClassifier(SequenceClassifierConfig(vocab_size=65, max_position_embeddings=8, d_model=16,
+                                                        encoder=_encoder()))
+    model.tokenizer_settings = settings
+    _one_line_refusal(model, tmp_path / "out", "tokenizer")
+    model.save_pretrained(tmp_path / "ours")  # our format keeps it
+    assert perceiverkit.from_pretrained(tmp_path / "ours").tokenizer_settings == settings
