@@ -21,3 +21,15 @@ def test_build_a_model_for_a_new_modality_runs_as_written():
     exec(compile(_python_block_after("### Build a model for a new modality"), "README.md", "exec"), namespace)
     logits = namespace["logits"]
     assert tuple(logits.shape) == (2, 1, 10)  # type: ignore[attr-defined]  # (batch, one query, 10 outputs)
+
+
+def test_every_model_in_the_table_is_a_top_level_name():
+    """The "What is here" table names each task's model class; each one is ``perceiverkit.<name>``."""
+    import perceiverkit
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## What is here"):text.index("## Use")]
+    models = re.findall(r"^\|[^|]+\| `(\w+)` \|", table, re.M)
+    assert len(models) == 7, models
+    missing = [name for name in models if name not in perceiverkit.__all__ or not hasattr(perceiverkit, name)]
+    assert not missing, missing
