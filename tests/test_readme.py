@@ -33,3 +33,14 @@ def test_every_model_in_the_table_is_a_top_level_name():
     assert len(models) == 7, models
     missing = [name for name in models if name not in perceiverkit.__all__ or not hasattr(perceiverkit, name)]
     assert not missing, missing
+
+
+def test_every_source_and_test_path_the_docs_name_exists():
+    """README and docs/*.md point readers at files (``src/perceiverkit/...``, ``tests/....py``); each one exists."""
+    root = README.parent
+    missing = []
+    for doc in [README, *sorted((root / "docs").glob("*.md"))]:
+        for path in re.findall(r"(?:src/perceiverkit/[\w/.-]*\w|tests/[\w/.-]+\.py)", doc.read_text(encoding="utf-8")):
+            if not (root / path).exists():
+                missing.append(f"{doc.name}: {path}")
+    assert not missing, missing
