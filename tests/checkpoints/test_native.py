@@ -73,3 +73,16 @@ def test_config_change_without_weights_is_a_mismatch(tmp_path):
     (tmp_path / "perceiverkit.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointMismatchError, match="position_embedding.weight"):
         perceiverkit.from_pretrained(tmp_path)
+
+
+def test_a_failed_save_leaves_no_temporary_files(tmp_path, monkeypatch):
+    """An error while saving (here: writing the processor) leaves the folder as it was, without ``.tmp`` files."""
+    model = perceiverkit.create_model("perceiver-ar-tiny")
+
+    def fail(directory):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save_processor", fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

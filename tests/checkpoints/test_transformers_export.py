@@ -334,3 +334,16 @@ def test_word_tokenizer_transformers_lacks_is_refused(tmp_path):
     _one_line_refusal(model, tmp_path / "out", "tokenizer")
     model.save_pretrained(tmp_path / "ours")  # our format keeps it
     assert perceiverkit.from_pretrained(tmp_path / "ours").tokenizer_settings == settings
+
+
+def test_a_failed_transformers_save_leaves_no_temporary_files(tmp_path, monkeypatch):
+    from perceiverkit.checkpoints import transformers_export
+
+    def fail(*args: Any, **kwargs: Any) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(transformers_export.json, "dumps", fail)  # after the weights are written
+    model = SequenceClassifier(CASES["sequence-classification"].our_config())
+    with pytest.raises(OSError, match="disk full"):
+        model.save_pretrained(tmp_path, format="transformers")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

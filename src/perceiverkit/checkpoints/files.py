@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -15,6 +18,20 @@ SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE = "pytorch_model.bin"
 PICKLE_INDEX = "pytorch_model.bin.index.json"
+
+
+@contextmanager
+def temporary_names(*final: Path) -> Iterator[tuple[Path, ...]]:
+    """Names to write ``final``'s files under (``.name.tmp`` beside each): renamed into place when the block
+    succeeds, removed when it fails, so an interrupted save never leaves a half-written checkpoint behind."""
+    temporary = tuple(path.with_name(f".{path.name}.tmp") for path in final)
+    try:
+        yield temporary
+        for tmp, path in zip(temporary, final, strict=True):
+            os.replace(tmp, path)
+    finally:  # after success the temporary names are gone already
+        for tmp in temporary:
+            tmp.unlink(missing_ok=True)
 
 
 class CheckpointNotFoundError(PerceiverKitError, FileNotFoundError):

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from ..config import ConfigError, config_from_dict, config_to_dict
 from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
-from .files import SAFETENSORS
+from .files import SAFETENSORS, temporary_names
 
 CONFIG_FILE = "perceiverkit.json"
 FORMAT_VERSION = 1
@@ -23,16 +23,13 @@ def save_model(model: TaskModel, directory: str | os.PathLike[str]) -> Path:
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
-    # Write to temporary names first so an interrupted save never leaves a half-written checkpoint behind.
-    tmp_weights, tmp_config = path / f".{SAFETENSORS}.tmp", path / f".{CONFIG_FILE}.tmp"
-    save_file(tensors, tmp_weights, metadata={"format": "pt", "task": model.task})
-    meta = {"format_version": FORMAT_VERSION, "task": model.task, "config": config_to_dict(model.config)}
-    processor = model.save_processor(path)  # writes e.g. preprocessor_config.json; returns settings to keep here
-    if processor:
-        meta["processor"] = processor
-    tmp_config.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp_weights, path / SAFETENSORS)
-    os.replace(tmp_config, path / CONFIG_FILE)
+    with temporary_names(path / SAFETENSORS, path / CONFIG_FILE) as (tmp_weights, tmp_config):
+        save_file(tensors, tmp_weights, metadata={"format": "pt", "task": model.task})
+        meta = {"format_version": FORMAT_VERSION, "task": model.task, "config": config_to_dict(model.config)}
+        processor = model.save_processor(path)  # writes e.g. preprocessor_config.json; returns settings to keep
+        if processor:
+            meta["processor"] = processor
+        tmp_config.write_text(json.dumps(meta, indent=2) + "\n")
     return path
 
 

@@ -23,7 +23,7 @@ from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
 from ..tasks.text import SequenceClassifier
 from ..tasks.transformers_keys import KeyRule
-from .files import SAFETENSORS
+from .files import SAFETENSORS, temporary_names
 from .keymap import invert_rules
 from .native import CONFIG_FILE
 from .transformers_format import HF_CONFIG_FILE
@@ -62,12 +62,9 @@ def save_transformers(model: TaskModel[Any], directory: str | os.PathLike[str]) 
     tensors = invert_rules(state, arch.key_rules(model.config), fused_part_sizes(model))
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    # Temporary names first, so an interrupted save never leaves a half-written checkpoint behind.
-    tmp_weights, tmp_config = path / f".{SAFETENSORS}.tmp", path / f".{HF_CONFIG_FILE}.tmp"
-    save_file(tensors, tmp_weights, metadata={"format": "pt"})
-    tmp_config.write_text(json.dumps(hf_config, indent=2) + "\n")
-    os.replace(tmp_weights, path / SAFETENSORS)
-    os.replace(tmp_config, path / HF_CONFIG_FILE)
+    with temporary_names(path / SAFETENSORS, path / HF_CONFIG_FILE) as (tmp_weights, tmp_config):
+        save_file(tensors, tmp_weights, metadata={"format": "pt"})
+        tmp_config.write_text(json.dumps(hf_config, indent=2) + "\n")
     # Our config would take precedence over config.json when loading, and no longer matches these weights.
     (path / CONFIG_FILE).unlink(missing_ok=True)
     return path
