@@ -17,11 +17,9 @@ from typing import Any
 from safetensors.torch import save_file
 from torch import Tensor
 
-from ..config import ConfigError
 from ..layers.attention import MultiHeadAttention
 from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
-from ..tasks.text import SequenceClassifier
 from ..tasks.transformers_keys import KeyRule
 from .files import SAFETENSORS, temporary_names
 from .keymap import invert_rules
@@ -54,10 +52,7 @@ def save_transformers(model: TaskModel[Any], directory: str | os.PathLike[str]) 
     arch = get_task(model.task).transformers_for(model.config)
     assert arch.config_to_hf is not None  # transformers_for picks only architectures that save
     hf_config = arch.config_to_hf(model.config)
-    # config.json keeps no tokenizer, and Transformers (like our loader of its format) reads text as bytes.
-    if isinstance(model, SequenceClassifier) and model.tokenizer_settings != {"kind": "bytes"}:
-        raise ConfigError(f"tokenizer {model.tokenizer_settings} cannot be saved in Transformers' format, which reads "
-                          "UTF-8 bytes; save in perceiverkit's format instead")
+    model.check_transformers_format()
     state = {name: t.detach().cpu() for name, t in model.state_dict().items()}
     tensors = invert_rules(state, arch.key_rules(model.config), fused_part_sizes(model))
     path = Path(directory)

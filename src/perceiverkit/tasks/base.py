@@ -117,6 +117,10 @@ class TaskModel(nn.Module, Generic[ConfigT]):
         """Restore what :meth:`save_processor` saved (``settings`` is its returned dict, empty for older
         checkpoints and Transformers' format); a model whose directory holds nothing keeps its defaults."""
 
+    def check_transformers_format(self) -> None:
+        """Refuse, with a one-line :class:`~perceiverkit.config.ConfigError`, input preparation that Transformers'
+        format cannot record (its ``config.json`` keeps no processor settings). Nothing by default."""
+
     def save_pretrained(self, directory: str | os.PathLike[str], format: str = "perceiverkit") -> Path:
         """Write ``model.safetensors`` and ``perceiverkit.json`` to ``directory``; load with ``from_pretrained``.
 

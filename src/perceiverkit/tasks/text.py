@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..config import DecoderConfig, EncoderConfig, PositionEncodingConfig, _check_positive
+from ..config import ConfigError, DecoderConfig, EncoderConfig, PositionEncodingConfig, _check_positive
 from ..decoders import CrossAttentionDecoder
 from ..encoder import PerceiverEncoder
 from ..model import PerceiverIO, PerceiverOutput
@@ -198,6 +198,12 @@ class SequenceClassifier(TaskModel[SequenceClassifierConfig]):
     def load_processor(self, directory: Path, settings: dict[str, Any]) -> None:
         if "tokenizer" in settings:
             self.tokenizer_settings = settings["tokenizer"]
+
+    def check_transformers_format(self) -> None:
+        # Transformers (and our loader of its format) reads text as UTF-8 bytes: another tokenizer would be lost.
+        if self.tokenizer_settings != {"kind": "bytes"}:
+            raise ConfigError(f"tokenizer {self.tokenizer_settings} cannot be saved in Transformers' format, which "
+                              "reads UTF-8 bytes; save in perceiverkit's format instead")
 
     def forward(
         self,
