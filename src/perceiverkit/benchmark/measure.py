@@ -42,10 +42,6 @@ class Timing(Generic[T]):
     def median_s(self) -> float:
         return statistics.median(self.times_s)
 
-    @property
-    def mean_s(self) -> float:
-        return statistics.fmean(self.times_s)
-
 
 def time_steps(step: Callable[[], T], steps: int, device: torch.device, keep_first: bool = False) -> Timing[T]:
     """Run ``step`` ``steps`` times, timing each call separately (synchronising the device around it).

@@ -6,7 +6,6 @@ Each task names its module in its :class:`~perceiverkit.tasks.registry.TaskSpec`
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -176,7 +175,3 @@ class AutoencoderModule(PerceiverModule):
         video_mse = ((logits[IMAGE].clamp(0, 1) - pixels) ** 2).mean()
         psnr = -10 * torch.log10(video_mse.clamp(min=1e-10))
         return loss, {"video_psnr": psnr.detach(), **{f"{k}_loss": v.detach() for k, v in terms.items()}}
-
-
-def steps_per_epoch(num_examples: int, batch_size: int, devices: int = 1, accumulate: int = 1) -> int:
-    return max(1, math.ceil(num_examples / (batch_size * devices)) // accumulate)
