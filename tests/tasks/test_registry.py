@@ -140,15 +140,3 @@ def test_point_cloud_checkpoints_saved_with_num_classes_still_load(tmp_path):
     with pytest.raises(ConfigError, match=r"\['num_classes'\] are old names of \['num_labels'\]"):
         perceiverkit.from_pretrained(tmp_path)
 
-
-def test_a_task_class_refuses_another_tasks_checkpoint_before_reading_it(tmp_path, monkeypatch):
-    """MaskedLanguageModel.from_pretrained on an image classifier's folder: WrongTaskError, no weights read."""
-    import perceiverkit.checkpoints as checkpoints
-    from perceiverkit.checkpoints import WrongTaskError
-
-    perceiverkit.from_pretrained("fashion-mnist-classifier").save_pretrained(tmp_path / "image")
-    reads = []
-    monkeypatch.setattr(checkpoints, "load_state_dict", lambda *a, **k: reads.append(a) or {})
-    with pytest.raises(WrongTaskError, match="expected task 'masked-lm'"):
-        perceiverkit.MaskedLanguageModel.from_pretrained(tmp_path / "image")
-    assert reads == []

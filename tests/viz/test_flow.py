@@ -134,7 +134,9 @@ def test_full_direction_sweep_matches_oracle(oracle):
 def test_arbitrary_flow_matches_oracle(flow):
     flow = flow + 0.0  # the oracle does not canonicalise negative zeros; compare on the same footing
     radius = np.hypot(flow[..., 0], flow[..., 1])
-    if radius.max() < 1e-3:  # flow_vis's +1e-5 in the denominator is no longer negligible
+    # flow_vis divides by (max radius + 1e-5): at 1e-3 that is 1 % of full scale (2.5 colour levels), so compare
+    # only where it stays below half a level.
+    if radius.max() < 1e-2:
         return
     assert max_channel_difference(flow_to_color(flow), flow_vis.flow_to_color(flow)) <= 1
 

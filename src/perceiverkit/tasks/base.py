@@ -143,11 +143,7 @@ class TaskModel(nn.Module, Generic[ConfigT]):
 
     @classmethod
     def from_pretrained(cls: type[M], source: str | os.PathLike[str], **kwargs: Any) -> M:
-        """Load a checkpoint (ours, Transformers' format, or a hub id) that holds this kind of model; one of another
-        task is refused (:class:`~perceiverkit.checkpoints.WrongTaskError`) before its weights are read."""
-        task = cls.__dict__.get("task")
-        if task is not None:
-            kwargs.setdefault("task", task)
+        """Load a checkpoint (ours, Transformers' format, or a hub id) that holds this kind of model."""
         model = _checkpoint_io()[1](source, **kwargs)
         if not isinstance(model, cls):
             raise TypeError(f"{source} holds a {type(model).__name__}, not a {cls.__name__}")
