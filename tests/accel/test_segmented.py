@@ -75,7 +75,7 @@ def test_segments_are_attended_in_query_blocks_within_the_score_budget(monkeypat
     segmented = make_segments()
     block = make_block(segmented.segments[0], heads=2)
     queries = torch.randn(2, 5, 10, dtype=torch.float64, requires_grad=True)
-    def runs(queries, segmented, mask):  # what cross_attend calls; the mask goes to attend_segments unchanged
+    def runs(queries, segmented, mask):  # what fast_cross_attention calls; the mask goes to attend_segments unchanged
         return segmented_cross_attention(block.block, queries, segmented, mask)
 
     gen = torch.Generator().manual_seed(5)

@@ -15,7 +15,7 @@ reverse; the kernel choice reaches :class:`~perceiverkit.layers.attention.MultiH
 """
 
 from .chunked import attend_chunked, check_chunk_size
-from .cross_attention import InputView, as_tensor, choose_path, cross_attend
+from .cross_attention import InputView, as_tensor, choose_path, fast_cross_attention
 from .factored import FactoredInputs
 from .kernels import ATTENTION_KERNELS, AttentionKernel, set_attention_kernel
 from .segmented import SegmentedInputs
@@ -31,7 +31,7 @@ __all__ = [
     "attend_chunked",
     "check_chunk_size",
     "choose_path",
-    "cross_attend",
+    "fast_cross_attention",
     "fast_paths_enabled",
     "reference_path",
     "set_attention_kernel",

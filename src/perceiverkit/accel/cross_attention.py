@@ -39,7 +39,7 @@ def as_tensor(inputs: Tensor | InputView) -> Tensor:
 
 def choose_path(block: CrossAttentionBlock, inputs: Tensor | InputView, num_queries: int,
                 need_weights: bool = False, chunk_size: int | None = None) -> CrossAttentionPath:
-    """Which path :func:`cross_attend` takes for these arguments (see the module docstring)."""
+    """Which path :func:`fast_cross_attention` takes for these arguments (see the module docstring)."""
     if not fast_paths_enabled():
         return "reference"
     if isinstance(inputs, SegmentedInputs):
@@ -87,15 +87,3 @@ def fast_cross_attention(
 
 on_switch(lambda enabled: install_cross_attention_path(fast_cross_attention if enabled else None))
 
-
-def cross_attend(
-    block: CrossAttentionBlock,
-    queries: Tensor,
-    inputs: Tensor | InputView,
-    mask: Tensor | None = None,
-    need_weights: bool = False,
-    chunk_size: int | None = None,
-) -> tuple[Tensor, Tensor | None]:
-    """``block(queries, inputs, mask, need_weights, chunk_size)``: the block's result by whichever path
-    :func:`choose_path` picks (the reference concatenates a view into the tensor it stands for)."""
-    return block(queries, inputs, mask, need_weights, chunk_size)
