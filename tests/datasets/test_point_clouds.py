@@ -123,11 +123,13 @@ def test_dataset_items_are_deterministic_and_split_specific():
     assert torch.equal(points, again) and label == label_again
     assert not torch.equal(points, PointClouds("train", num_points=128, length=24, seed=1)[5][0])
     test = PointClouds("test", num_points=128, length=24, seed=0)
+    val = PointClouds("val", num_points=128, length=24, seed=0)
     assert all(not torch.equal(train[i][0], test[i][0]) for i in range(len(test)))
+    assert all(not torch.equal(val[i][0], other[i][0]) for other in (train, test) for i in range(len(val)))
     with pytest.raises(IndexError):
         train[24]
     with pytest.raises(ValueError, match="split must be one of"):
-        PointClouds("val")
+        PointClouds("validation")
 
 
 def test_dataset_is_class_balanced():

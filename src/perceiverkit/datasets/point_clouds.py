@@ -133,7 +133,7 @@ def _item_generator(*key: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
 
 
-_SPLITS = {"train": 0, "test": 1}
+_SPLITS = {"train": 0, "test": 1, "val": 2}
 
 
 class PointClouds(Dataset[tuple[torch.Tensor, int]]):
@@ -142,7 +142,7 @@ class PointClouds(Dataset[tuple[torch.Tensor, int]]):
     Labels cycle through the classes (item i has label i mod num_classes), so any run of consecutive items is
     balanced. Each cloud is a canonical surface sample, rotated uniformly in SO(3), scaled isotropically by a
     factor in [0.7, 1.3], translated by up to ``translation`` per axis, perturbed by Gaussian noise of std
-    ``noise``, and shuffled. Items depend only on ``(seed, split, index)``; the two splits draw from different
+    ``noise``, and shuffled. Items depend only on ``(seed, split, index)``; the three splits draw from different
     random streams.
     """
 

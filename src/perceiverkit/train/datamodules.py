@@ -46,6 +46,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         self.spec, self.model_config, self.seed = spec, model_config, seed
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
 
     def option(self, name: str, default: Any = None) -> Any:  # Any: options are parsed YAML
         return self.spec.options.get(name, default)
@@ -58,7 +59,16 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
 
     @abc.abstractmethod
     def build(self) -> tuple[Dataset, Dataset]:
-        """The training and validation datasets."""
+        """The training and validation datasets. Where the data ships a test split, validation is carved out of
+        the training split (:func:`carve_validation`) and the test split is left to :meth:`build_test`."""
+
+    def build_test(self) -> Dataset | None:
+        """The test split, read only by ``test`` / ``evaluate``; None where the data has none."""
+        return None
+
+    def eval_collate(self, items: list[Any]) -> dict[str, Tensor]:
+        """The batch layout of validation and test (training may differ, e.g. fresh masks)."""
+        return self.collate(items)
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         xs, ys = zip(*items, strict=True)
@@ -119,14 +129,35 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None
-        return self._loader(self.val_set, False, self.collate)
+        return self._loader(self.val_set, False, self.eval_collate)
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_set is None:
+            self.test_set = self.build_test()
+        if self.test_set is None:
+            raise ConfigError(f"data source {self.source!r} has no test split; evaluate on its validation data "
+                              "(validate) instead")
+        return self._loader(self.test_set, False, self.eval_collate)
+
+
+def carve_validation(length: int, size: int | float, seed: int, where: str) -> tuple[list[int], list[int]]:
+    """Split ``range(length)`` into (training, validation) indices: ``size`` items (an int) or that fraction (a
+    float in (0, 1)) go to validation, chosen by a permutation seeded with ``seed``; both lists come back sorted."""
+    if isinstance(size, bool) or not isinstance(size, (int, float)):
+        raise ConfigError(f"{where} must be a count or a fraction in (0, 1), got {size!r}")
+    count = round(size * length) if isinstance(size, float) and 0 < size < 1 else size
+    if not isinstance(count, int) or not 0 < count < length:
+        raise ConfigError(f"{where} must leave both splits non-empty (1 … {length - 1} items, or a fraction in "
+                          f"(0, 1)); got {size!r}")
+    order = torch.randperm(length, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(order[count:]), sorted(order[:count])
 
 
 # --- images ---------------------------------------------------------------------------------------------------
 
 class FashionMNISTData(PerceiverDataModule):
     source = "fashion-mnist"
-    options = ("root", "augment", "train_limit")
+    options = ("root", "augment", "train_limit", "validation_size")
     input_name = "pixel_values"
 
     def label_names(self) -> tuple[str, ...]:
@@ -143,23 +174,43 @@ class FashionMNISTData(PerceiverDataModule):
             (28, 28), num_channels=1, mean=(FASHION_MNIST_MEAN,), std=(FASHION_MNIST_STD,))
 
     def build(self) -> tuple[Dataset, Dataset]:
+        """Validation: ``validation_size`` (default 5,000) of the 60,000 training images, seeded by the run's
+        seed, without augmentation; training: the rest (``train_limit`` keeps its first that many)."""
         from ..datasets import FashionMNIST
 
-        train: Dataset = FashionMNIST("train", root=self.option("root"), augment=self.option("augment", True))
+        root = self.option("root")
+        augmented = FashionMNIST("train", root=root, augment=self.option("augment", True))
+        plain = FashionMNIST("train", root=root)
+        train_idx, val_idx = carve_validation(len(plain), self.option("validation_size", 5000), self.seed,
+                                              "data.options.validation_size")
         if self.option("train_limit"):
-            train = torch.utils.data.Subset(train, range(int(self.option("train_limit"))))
-        return train, FashionMNIST("test", root=self.option("root"))
+            train_idx = train_idx[: int(self.option("train_limit"))]
+        return torch.utils.data.Subset(augmented, train_idx), torch.utils.data.Subset(plain, val_idx)
+
+    def build_test(self) -> Dataset:
+        from ..datasets import FashionMNIST
+
+        return FashionMNIST("test", root=self.option("root"))
 
 
 class DigitsData(PerceiverDataModule):
     source = "digits"
-    options = ()
+    options = ("validation_size",)
     input_name = "pixel_values"
 
     def build(self) -> tuple[Dataset, Dataset]:
+        """Validation: ``validation_size`` (default a fifth) of the training split, seeded by the run's seed."""
         from ..datasets import Digits
 
-        return Digits("train", seed=self.seed), Digits("test", seed=self.seed)
+        train = Digits("train", seed=self.seed)
+        train_idx, val_idx = carve_validation(len(train), self.option("validation_size", 0.2), self.seed,
+                                              "data.options.validation_size")
+        return torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
+
+    def build_test(self) -> Dataset:
+        from ..datasets import Digits
+
+        return Digits("test", seed=self.seed)
 
 
 class ImageFolderData(PerceiverDataModule):
@@ -281,6 +332,11 @@ class WordNetData(_TextClassificationData):
         root = self.option("root")
         return WordNetLexnames("train", root=root, seed=self.seed), WordNetLexnames("val", root=root, seed=self.seed)
 
+    def build_test(self) -> Dataset:
+        from ..datasets import WordNetLexnames
+
+        return WordNetLexnames("test", root=self.option("root"), seed=self.seed)
+
     def label_names(self) -> tuple[str, ...] | None:
         return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
 
@@ -381,9 +437,8 @@ class TextCorpusData(PerceiverDataModule):
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         return self._collate(items, train=True)
 
-    def val_dataloader(self) -> DataLoader:
-        assert self.val_set is not None
-        return self._loader(self.val_set, False, lambda items: self._collate(items, train=False))
+    def eval_collate(self, items: list[Any]) -> dict[str, Tensor]:
+        return self._collate(items, train=False)
 
 
 # --- optical flow, point clouds, video ---------------------------------------------------------------------
@@ -409,7 +464,7 @@ class FlowPairsData(PerceiverDataModule):
 
 class PointCloudData(PerceiverDataModule):
     source = "point-clouds"
-    options = ("num_points", "train_length", "val_length", "noise")
+    options = ("num_points", "train_length", "val_length", "test_length", "noise")
     input_name = "points"
 
     def build(self) -> tuple[Dataset, Dataset]:
@@ -422,7 +477,15 @@ class PointCloudData(PerceiverDataModule):
         if train.num_classes != num_labels:
             raise ConfigError(f"the point-cloud data has {train.num_classes} shape classes but the model has "
                               f"{num_labels}; set model.config.num_labels")
-        return train, PointClouds("test", length=int(self.option("val_length", 600)), **kwargs)
+        return train, PointClouds("val", length=int(self.option("val_length", 600)), **kwargs)
+
+    def build_test(self) -> Dataset:
+        """Clouds from a third random stream, read only by ``test`` / ``evaluate``."""
+        from ..datasets.point_clouds import PointClouds
+
+        return PointClouds("test", length=int(self.option("test_length", 600)),
+                           num_points=int(self.option("num_points", 256)),
+                           noise=float(self.option("noise", 0.02)), seed=self.seed)
 
 
 class VideoClipsData(PerceiverDataModule):
