@@ -74,3 +74,11 @@ def test_fashion_mnist_validates_on_unaugmented_training_images():
     i = data.val_set.indices[0]
     assert torch.equal(data.val_set[0][0], plain[i][0])
     assert len(data.test_dataloader().dataset) == 10_000 and data.test_set.split == "test"
+
+
+def test_the_validation_carve_does_not_follow_the_run_seed():
+    # Stage 2 of a recipe runs with another seed; it must validate on the images stage 1 held out.
+    config = _packaged_model_config("digits")
+    one, two = (DigitsData(DataSpec(source="digits"), config, seed=seed) for seed in (0, 1))
+    one.setup("fit"), two.setup("fit")
+    assert one.val_set.indices == two.val_set.indices

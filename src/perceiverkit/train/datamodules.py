@@ -157,7 +157,7 @@ def carve_validation(length: int, size: int | float, seed: int, where: str) -> t
 
 class FashionMNISTData(PerceiverDataModule):
     source = "fashion-mnist"
-    options = ("root", "augment", "train_limit", "validation_size")
+    options = ("root", "augment", "train_limit", "validation_size", "split_seed")
     input_name = "pixel_values"
 
     def label_names(self) -> tuple[str, ...]:
@@ -174,15 +174,16 @@ class FashionMNISTData(PerceiverDataModule):
             (28, 28), num_channels=1, mean=(FASHION_MNIST_MEAN,), std=(FASHION_MNIST_STD,))
 
     def build(self) -> tuple[Dataset, Dataset]:
-        """Validation: ``validation_size`` (default 5,000) of the 60,000 training images, seeded by the run's
-        seed, without augmentation; training: the rest (``train_limit`` keeps its first that many)."""
+        """Validation: ``validation_size`` (default 5,000) of the 60,000 training images, chosen by ``split_seed``
+        (default 0, not the run's seed: runs chained from one another must not train on each other's validation
+        images), without augmentation; training: the rest (``train_limit`` keeps its first that many)."""
         from ..datasets import FashionMNIST
 
         root = self.option("root")
         augmented = FashionMNIST("train", root=root, augment=self.option("augment", True))
         plain = FashionMNIST("train", root=root)
-        train_idx, val_idx = carve_validation(len(plain), self.option("validation_size", 5000), self.seed,
-                                              "data.options.validation_size")
+        train_idx, val_idx = carve_validation(len(plain), self.option("validation_size", 5000),
+                                              int(self.option("split_seed", 0)), "data.options.validation_size")
         if self.option("train_limit"):
             train_idx = train_idx[: int(self.option("train_limit"))]
         return torch.utils.data.Subset(augmented, train_idx), torch.utils.data.Subset(plain, val_idx)
@@ -195,22 +196,24 @@ class FashionMNISTData(PerceiverDataModule):
 
 class DigitsData(PerceiverDataModule):
     source = "digits"
-    options = ("validation_size",)
+    options = ("validation_size", "split_seed")
     input_name = "pixel_values"
 
     def build(self) -> tuple[Dataset, Dataset]:
-        """Validation: ``validation_size`` (default a fifth) of the training split, seeded by the run's seed."""
+        """Validation: ``validation_size`` (default a fifth) of the training split. ``split_seed`` (default 0,
+        independent of the run's seed) fixes both the train/test split and the validation carve."""
         from ..datasets import Digits
 
-        train = Digits("train", seed=self.seed)
-        train_idx, val_idx = carve_validation(len(train), self.option("validation_size", 0.2), self.seed,
+        seed = int(self.option("split_seed", 0))
+        train = Digits("train", seed=seed)
+        train_idx, val_idx = carve_validation(len(train), self.option("validation_size", 0.2), seed,
                                               "data.options.validation_size")
         return torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
 
     def build_test(self) -> Dataset:
         from ..datasets import Digits
 
-        return Digits("test", seed=self.seed)
+        return Digits("test", seed=int(self.option("split_seed", 0)))
 
 
 class ImageFolderData(PerceiverDataModule):
