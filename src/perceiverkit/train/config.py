@@ -68,13 +68,21 @@ class ModelSpec:
 
 @dataclass
 class DataSpec:
-    """The data source and loader settings; ``options`` go to the source (e.g. ``root``, ``sequence_length``)."""
+    """The data source and loader settings; ``options`` go to the source (e.g. ``root``, ``sequence_length``).
+    ``base_dir`` is where relative paths in ``options`` start: the config file's folder (set when the config is
+    read from a file, so a config works from any working directory), else the working directory."""
 
     source: str = ""
     batch_size: int = 32
     num_workers: int = 0
     shuffle: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    base_dir: str | None = None
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """``value`` as a path: absolute as given, relative against :attr:`base_dir` (``~`` expanded)."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() or self.base_dir is None else Path(self.base_dir) / path
 
 
 @dataclass
@@ -186,6 +194,8 @@ def load_train_config(task: str | None = None, path: str | Path | None = None,
         if data.get("task") not in (None, task):
             raise ConfigError(f"{path} is a {data['task']!r} config, not {task!r}")
         data["task"] = task
+    if path is not None and isinstance(data.get("data", {}), dict):
+        data.setdefault("data", {}).setdefault("base_dir", str(path.resolve().parent))
     for assignment in overrides or []:
         apply_override(data, assignment)
     return config_from_dict(TrainConfig, data)
