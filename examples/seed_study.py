@@ -1,0 +1,81 @@
+"""Train one packaged config under several seeds and report each run's figures with their mean and spread.
+
+For classification sources that have a test split (point clouds, Fashion-MNIST, digits) the test accuracy of each
+run's final model is computed once, after training; otherwise the run's last validation metrics are reported.
+Run from the repository root::
+
+    python examples/seed_study.py --config point-clouds --seeds 0 1 2
+    python examples/seed_study.py --config autoencoding --seeds 0 1 2 --metric val/psnr_video
+
+Writes ``OUTPUT_DIR/seed-study.json`` (per-seed figures, mean, sample standard deviation, min, max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+
+@torch.inference_mode()
+def test_accuracy(model: torch.nn.Module, loader: torch.utils.data.DataLoader) -> float:
+    """Top-1 accuracy of ``model`` over every batch of ``loader`` (batches hold ``labels`` and the inputs)."""
+    model.eval()
+    correct = total = 0
+    for batch in tqdm(loader, desc="test split", unit="batch", leave=False):
+        labels = batch.pop("labels")
+        logits = model(**batch).logits
+        correct += int((logits.argmax(-1) == labels).sum())
+        total += len(labels)
+    return correct / total
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="a packaged config's name or a path")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--metric", action="append", default=[],
+                        help="a logged validation metric to report (repeatable), e.g. val/psnr_video")
+    parser.add_argument("--set", nargs="*", default=[], help="training overrides for every run")
+    parser.add_argument("--output", default=None, help="folder for the runs (default: the config's output_dir)")
+    args = parser.parse_args()
+
+    from perceiverkit import from_pretrained
+    from perceiverkit.resources import resolve_config
+    from perceiverkit.train import build_datamodule, load_train_config, train
+
+    runs: dict[int, dict[str, float]] = {}
+    base = None
+    for seed in args.seeds:
+        config = load_train_config(None, resolve_config(args.config), args.set)
+        base = Path(args.output or config.output_dir)
+        config.seed, config.output_dir = seed, str(base / f"seed-{seed}")
+        result = train(config)
+        figures = {name: result.metrics[name] for name in args.metric}
+        model = from_pretrained(result.model_dir)
+        data = build_datamodule(config, model)
+        if data.build_test() is not None and "labels" in model.config.__dataclass_fields__:
+            figures["test_accuracy"] = test_accuracy(model, data.test_dataloader())
+        runs[seed] = figures
+        print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()), flush=True)
+    names = sorted({name for figures in runs.values() for name in figures})
+    report = {"config": args.config, "overrides": args.set, "seeds": args.seeds, "runs": runs,
+              "summary": {name: summarise([runs[s][name] for s in args.seeds]) for name in names}}
+    for name, stats in report["summary"].items():
+        print(f"{name}: mean {stats['mean']:.4f} ± {stats['std']:.4f} (sample std over {len(args.seeds)} seeds; "
+              f"min {stats['min']:.4f}, max {stats['max']:.4f})")
+    assert base is not None
+    (base / "seed-study.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
