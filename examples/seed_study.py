@@ -5,7 +5,7 @@ run's final model is computed once, after training; otherwise the run's last val
 Run from the repository root::
 
     python examples/seed_study.py --config point-clouds --seeds 0 1 2
-    python examples/seed_study.py --config autoencoding --seeds 0 1 2 --metric val/psnr_video
+    python examples/seed_study.py --config autoencoding --seeds 0 1 2 --metric val/video_psnr
 
 Writes ``OUTPUT_DIR/seed-study.json`` (per-seed figures, mean, sample standard deviation, min, max).
 """
@@ -44,14 +44,15 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="a packaged config's name or a path")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--metric", action="append", default=[],
-                        help="a logged validation metric to report (repeatable), e.g. val/psnr_video")
+                        help="a logged validation metric to report (repeatable), e.g. val/video_psnr")
     parser.add_argument("--set", nargs="*", default=[], help="training overrides for every run")
     parser.add_argument("--output", default=None, help="folder for the runs (default: the config's output_dir)")
     args = parser.parse_args()
 
     from perceiverkit import from_pretrained
     from perceiverkit.resources import resolve_config
-    from perceiverkit.train import build_datamodule, load_train_config, train
+    from perceiverkit.train import load_train_config, train
+    from perceiverkit.train.run import build_datamodule
 
     runs: dict[int, dict[str, float]] = {}
     base = None
