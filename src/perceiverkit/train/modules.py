@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from ..checkpoints.training_runs import RECORD_KEY, model_record
 from ..tasks.base import TaskModel
 from ..tasks.flow import OpticalFlow
 from ..tasks.multimodal import IMAGE, MultimodalAutoencoder, autoencoding_targets
@@ -37,7 +38,8 @@ class PerceiverModule(L.LightningModule, abc.ABC):
 
     @abc.abstractmethod
     def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
-        """The loss and named metrics of one batch; ``stage`` is ``"train"`` or ``"val"``."""
+        """The loss and named metrics of one batch; ``stage`` is ``"train"``, ``"val"`` or ``"test"`` (the test
+        split is measured exactly as validation is)."""
 
     def configure_model(self) -> None:
         # Lightning passes a device mesh only under FullyShardedStrategy: shard before the optimiser is built,
@@ -59,12 +61,24 @@ class PerceiverModule(L.LightningModule, abc.ABC):
             self.log(f"train/{name}", value, batch_size=size)
         return loss
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        loss, metrics = self.compute(batch, "val")
+    def _evaluate(self, batch: dict[str, Tensor], stage: str) -> None:
+        loss, metrics = self.compute(batch, stage)
         size = self._batch_size(batch)
-        self.log("val/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=True)
         for name, value in metrics.items():
-            self.log(f"val/{name}", value, prog_bar=True, batch_size=size, sync_dist=True)
+            self.log(f"{stage}/{name}", value, prog_bar=True, batch_size=size, sync_dist=True)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """The validation metrics on the test split, as ``test/loss``, ``test/accuracy``, ..."""
+        self._evaluate(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning keeps the weights only; the record (task, config, processor) lets from_pretrained rebuild the
+        # model from the .ckpt alone, as save_pretrained's model/ would hold it.
+        checkpoint[RECORD_KEY] = model_record(self.model)
 
     def configure_optimizers(self) -> Any:
         decay: list[Tensor] = []
