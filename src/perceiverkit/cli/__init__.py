@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from . import (
+    app,
     autoencode,
     bench,
     classify_image,
@@ -57,6 +58,7 @@ COMMANDS: dict[str, Command] = {
     "convert": convert,
     "bench": bench,
     "demo": demo,
+    "app": app,
 }
 
 
