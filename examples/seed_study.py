@@ -61,6 +61,9 @@ def main() -> None:
         base = Path(args.output or config.output_dir)
         config.seed, config.output_dir = seed, str(base / f"seed-{seed}")
         result = train(config)
+        missing = [name for name in args.metric if name not in result.metrics]
+        if missing:
+            raise SystemExit(f"the run logged no {missing}; it logged {sorted(result.metrics)}")
         figures = {name: result.metrics[name] for name in args.metric}
         model = from_pretrained(result.model_dir)
         data = build_datamodule(config, model)
