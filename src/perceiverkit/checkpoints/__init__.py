@@ -22,6 +22,7 @@ from .files import CheckpointNotFoundError, load_state_dict
 from .hub import resolve_source
 from .keymap import CheckpointMismatchError, ConversionReport, apply_rules
 from .native import CONFIG_FILE, read_native_config, read_processor_settings, save_model
+from .training_runs import CKPT_SUFFIX, is_run_directory, read_lightning_checkpoint, resolve_run_directory
 from .transformers_export import save_transformers
 from .transformers_format import HF_CONFIG_FILE, architecture_of, read_hf_config
 
@@ -68,14 +69,17 @@ def from_pretrained(
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
 ) -> TaskModel[Any]:
-    """Load a model, in eval mode, from a checkpoint directory or a Hugging Face Hub id.
+    """Load a model, in eval mode, from a checkpoint directory, a training run, or a Hugging Face Hub id.
 
     ``source`` may be a directory saved by ``model.save_pretrained`` (``perceiverkit.json``), a directory in
     Transformers' format (``config.json`` naming a Perceiver architecture plus ``model.safetensors`` or
-    ``pytorch_model.bin``), or a hub id such as ``deepmind/language-perceiver`` (fetched through the hub's
-    cache). Every tensor must match: missing, unexpected and mis-shaped tensors raise
-    :class:`CheckpointMismatchError` naming them. With ``task`` (a task name or alias), a checkpoint of any
-    other task is refused with :class:`WrongTaskError` before its weights are read.
+    ``pytorch_model.bin``), a training run's output folder (its finished ``model/``, else its best checkpoint,
+    else ``checkpoints/last.ckpt``; which one is logged), a Lightning ``.ckpt`` written by perceiverkit training
+    (read with ``weights_only=True``; the model is rebuilt from the config and processor settings stored in it),
+    or a hub id such as ``deepmind/language-perceiver`` (fetched through the hub's cache). Every tensor must
+    match: missing, unexpected and mis-shaped tensors raise :class:`CheckpointMismatchError` naming them. With
+    ``task`` (a task name or alias), a checkpoint of any other task is refused with :class:`WrongTaskError`
+    before its weights are loaded into a model.
 
     ``dtype`` is a torch dtype or its name (``"bfloat16"``); ``device`` a torch device, ``"cpu"``, ``"cuda"``,
     ``"mps"`` or ``"auto"`` (an accelerator when present); a wrong one is refused in one line before any download.
@@ -83,18 +87,25 @@ def from_pretrained(
     """
     wanted = get_task(task) if task is not None else None
     target_dtype, target_device = resolve_dtype(dtype), resolve_device(device)
+    local = Path(source).expanduser()
+    if is_run_directory(local):  # a training run's output folder: its model/, best or last checkpoint
+        source = local = resolve_run_directory(local)
+    if local.is_file() and local.suffix == CKPT_SUFFIX:
+        contents = read_lightning_checkpoint(local)
+        spec = get_task(contents.task)
+        _check_task(spec, wanted, source)
+        model = _native_model(spec, contents.config, contents.state_dict, str(local))
+        contents.restore_processor(model)
+        model.to(device=target_device, dtype=target_dtype)
+        return model.eval()
     directory = resolve_source(source, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
                                token=token)
     if (directory / CONFIG_FILE).is_file():
         name, config = read_native_config(directory)
         spec = get_task(name)
         _check_task(spec, wanted, source)
-        model = _build_empty(spec, config)
-        state = load_state_dict(directory)
-        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        mismatched = [f"{k} (checkpoint {tuple(state[k].shape)}, model {expected[k]})"
-                      for k in expected if k in state and tuple(state[k].shape) != expected[k]]
-        report = ConversionReport(sorted(set(expected) - set(state)), sorted(set(state) - set(expected)), mismatched)
+        model = _native_model(spec, config, load_state_dict(directory), str(directory))
+        model.load_processor(directory, read_processor_settings(directory))
     elif (directory / HF_CONFIG_FILE).is_file():
         hf_config = read_hf_config(directory)
         spec, arch = architecture_of(hf_config, str(directory / HF_CONFIG_FILE))
@@ -104,16 +115,32 @@ def from_pretrained(
         model = _build_empty(spec, config)
         expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         state, report = apply_rules(load_state_dict(directory), arch.key_rules(config), expected)
+        _load_checked(model, state, report, str(directory))
+        model.load_processor(directory, {})
     else:
         raise CheckpointNotFoundError(f"{directory} holds neither {CONFIG_FILE} nor {HF_CONFIG_FILE}")
-    if not report.ok:
-        raise CheckpointMismatchError(report, str(directory))
-    model.load_state_dict(state, strict=True, assign=True)
-    _check_loaded(model, str(directory))
-    native = (directory / CONFIG_FILE).is_file()
-    model.load_processor(directory, read_processor_settings(directory) if native else {})
     model.to(device=target_device, dtype=target_dtype)
     return model.eval()
+
+
+def _native_model(spec: TaskSpec[Any], config: TaskConfig, state: dict[str, torch.Tensor],
+                  where: str) -> TaskModel[Any]:
+    """The ``spec`` model of ``config`` holding ``state``, whose names and shapes must be the model's own."""
+    model = _build_empty(spec, config)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    mismatched = [f"{k} (checkpoint {tuple(state[k].shape)}, model {expected[k]})"
+                  for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    report = ConversionReport(sorted(set(expected) - set(state)), sorted(set(state) - set(expected)), mismatched)
+    _load_checked(model, state, report, where)
+    return model
+
+
+def _load_checked(model: TaskModel[Any], state: dict[str, torch.Tensor], report: ConversionReport,
+                  where: str) -> None:
+    if not report.ok:
+        raise CheckpointMismatchError(report, where)
+    model.load_state_dict(state, strict=True, assign=True)
+    _check_loaded(model, where)
 
 
 def _check_task(found: TaskSpec[Any], wanted: TaskSpec[Any] | None, source: str | os.PathLike[str]) -> None:

@@ -18,6 +18,7 @@ from ..config import ConfigError
 from ..errors import PerceiverKitError
 from ..resources import packaged_model, packaged_model_names
 from ..tasks.base import TaskModel, install_hub_upload
+from ..tasks.registry import PRESETS
 from .files import CheckpointNotFoundError
 
 # Files worth downloading: the config and the weights in either format (never e.g. TF or Flax weights).
@@ -40,11 +41,19 @@ def resolve_source(
     if path.is_dir():
         return path
     if path.exists():
-        raise CheckpointNotFoundError(f"{source} is a file; pass the folder that holds it, or a hub id.")
+        raise CheckpointNotFoundError(f"{source} is a file; pass the folder that holds it, a Lightning .ckpt of a "
+                                      "perceiverkit training run, or a hub id.")
     text = os.fspath(source)
     shipped = packaged_model(text)
     if shipped is not None:
         return shipped
+    preset = PRESETS.get(text)
+    if preset is not None:  # a preset is an architecture; loading one by name would only try the hub in vain
+        published = f", or its published checkpoint {preset.hub_id}" if preset.hub_id else ""
+        raise CheckpointNotFoundError(
+            f"{text!r} names a preset (an architecture whose weights are untrained), not a checkpoint: pass a "
+            f"trained model's folder, a training run's output folder or a .ckpt{published}; "
+            f"perceiverkit.create_model({text!r}) builds it untrained.")
     if not _REPO_ID.match(text):
         raise CheckpointNotFoundError(
             f"There is no checkpoint directory at {text!r}, and it is not a hub id (owner/name) either; pass a "
