@@ -26,6 +26,8 @@ from .modules import PerceiverModule, accuracy
 class CausalLMModule(PerceiverModule):
     """Next-token loss on the latent positions, with bits per byte and next-byte accuracy."""
 
+    monitor = ("val/bits_per_byte", "min")
+
     def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         out = self.model(batch["input_ids"], labels=batch["labels"])
         count = out.logits.shape[1]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, ClassVar, Literal, cast
 
 import lightning as L
 import torch
@@ -28,7 +28,10 @@ def _no_decay(name: str, param: Tensor) -> bool:
 
 
 class PerceiverModule(L.LightningModule, abc.ABC):
-    """Trains a :class:`TaskModel`. Subclasses implement :meth:`compute` → (loss, metrics)."""
+    """Trains a :class:`TaskModel`. Subclasses implement :meth:`compute` → (loss, metrics), and name in
+    ``monitor`` the validation metric that ranks their checkpoints, with its better direction."""
+
+    monitor: ClassVar[tuple[str, Literal["min", "max"]]] = ("val/loss", "min")
 
     def __init__(self, model: TaskModel[Any], optim: OptimConfig, total_steps: int) -> None:
         super().__init__()
@@ -105,6 +108,8 @@ def accuracy(logits: Tensor, targets: Tensor) -> Tensor:
 class MaskedLMModule(PerceiverModule):
     """Loss and accuracy at masked positions only; the decoder runs just those queries."""
 
+    monitor = ("val/masked_accuracy", "max")
+
     def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         points = batch["output_points"]
         out = self.model(batch["input_ids"], batch["attention_mask"], batch["labels"], output_points=points)
@@ -114,6 +119,8 @@ class MaskedLMModule(PerceiverModule):
 
 class ClassificationModule(PerceiverModule):
     """Text, image and point-cloud classification: ``batch`` holds the model's inputs plus ``labels``."""
+
+    monitor = ("val/accuracy", "max")
 
     def compute(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, dict[str, Tensor]]:
         out = self.model(**batch)
@@ -126,6 +133,8 @@ class OpticalFlowModule(PerceiverModule):
     With ``middlebury_scale`` each validation also measures the EPE on the real Middlebury 2014 motorcycle
     pair resized by that factor (``val/middlebury_epe``; zero flow scores ``val/middlebury_zero_epe``).
     """
+
+    monitor = ("val/epe", "min")
 
     def __init__(self, model: TaskModel[Any], optim: OptimConfig, total_steps: int, num_points: int = 2048,
                  middlebury_scale: float | None = None) -> None:
@@ -164,6 +173,8 @@ class OpticalFlowModule(PerceiverModule):
 
 class AutoencoderModule(PerceiverModule):
     """The published weighted L1 + cross-entropy objective on random subsets of pixels and audio patches."""
+
+    monitor = ("val/video_psnr", "max")
 
     def __init__(self, model: TaskModel[Any], optim: OptimConfig, total_steps: int, image_points: int = 4096,
                  audio_points: int = 256) -> None:
