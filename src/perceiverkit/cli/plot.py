@@ -14,14 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..viz import plot_curves, read_metrics
+    from ..viz.curves import plot_run
 
-    run_dir = Path(args.run_dir)
-    series = read_metrics(run_dir / "csv" / "metrics.csv")
-    metrics = args.metrics or [m for m in sorted(series) if not m.startswith("lr-")]
-    groups = {"loss": [m for m in metrics if m.endswith("loss")],
-              "metrics": [m for m in metrics if not m.endswith("loss")]}
-    for name, group in groups.items():
-        if group:
-            path = plot_curves(series, group, run_dir / f"{name}.png", title=f"{run_dir.name}: {name}")
-            print(f"{name}: {path}")
+    for name, path in plot_run(Path(args.run_dir), metrics=args.metrics).items():
+        print(f"{name}: {path}")

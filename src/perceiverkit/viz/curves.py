@@ -74,3 +74,18 @@ def plot_curves(series: dict[str, list[tuple[int, float]]], metrics: Sequence[st
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None,
+             metrics: Sequence[str] | None = None) -> dict[str, Path]:
+    """A training run's curves from its ``csv/metrics.csv``: ``loss.png`` (every ``*loss`` metric) and
+    ``metrics.png`` (the others) in ``out_dir`` (default: the run's folder); ``metrics`` defaults to every logged
+    metric but learning rates. Returns the written PNGs by group name."""
+    run_dir = Path(run_dir)
+    series = read_metrics(run_dir / "csv" / "metrics.csv")
+    chosen = list(metrics) if metrics else [m for m in sorted(series) if not m.startswith("lr-")]
+    groups = {"loss": [m for m in chosen if m.endswith("loss")],
+              "metrics": [m for m in chosen if not m.endswith("loss")]}
+    folder = run_dir if out_dir is None else Path(out_dir)
+    return {name: plot_curves(series, group, folder / f"{name}.png", title=f"{run_dir.name}: {name}")
+            for name, group in groups.items() if group}
