@@ -13,7 +13,7 @@ import pytest
 # Import names of the `test` extra in pyproject.toml (and of the extras it pulls in).
 _TEST_DEPENDENCIES = ("xdist", "hypothesis", "transformers", "safetensors", "flow_vis", "PIL", "skimage", "av",
                       "skvideo", "lightning", "tensorboard", "yaml", "sklearn", "cv2", "onnx", "onnxruntime",
-                      "onnxscript", "matplotlib")
+                      "onnxscript", "matplotlib", "datasets", "pyarrow")
 _missing = [name for name in _TEST_DEPENDENCIES if importlib.util.find_spec(name) is None]
 if _missing:
     raise pytest.UsageError(f"missing test dependencies: {', '.join(_missing)}; "

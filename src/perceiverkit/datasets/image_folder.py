@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from ..image_processing import ImageProcessor
 from ._common import PathLike
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "check_image_size"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "check_image_size", "unreadable_image"]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -89,12 +89,36 @@ class ImageFolder(Dataset[tuple[torch.Tensor, int]]):
         path, label = self.samples[operator.index(index)]
         return self.load(path), label
 
+    def check_readable(self) -> None:
+        """Open every image's header with Pillow (without decoding the pixels) and refuse the folder if any file
+        is not an image Pillow can read, naming the first such file and how many there are."""
+        bad = [(path, reason) for path, _ in self.samples if (reason := unreadable_image(path)) is not None]
+        if bad:
+            path, reason = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise ValueError(f"cannot read image {path}{more}: {reason}; remove or replace it")
+
     def load(self, path: PathLike) -> torch.Tensor:
         """Read one image file as this dataset does: ``float32 (C, H, W)``, through its processor."""
         try:
             return torch.from_numpy(self.processor.preprocess(path))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+def unreadable_image(source: PathLike | bytes) -> str | None:
+    """Why Pillow cannot read the image file (or encoded bytes) ``source``, or None when its header names a known
+    format and a size: a cheap check (only the header is read), done on every file before training starts."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:  # SyntaxError: some PIL plugins
+        return str(error) or type(error).__name__
+    return None if width > 0 and height > 0 else f"its header gives a size of {width}×{height}"
 
 
 def check_image_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:

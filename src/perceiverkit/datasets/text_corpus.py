@@ -19,6 +19,7 @@ from typing import Literal, SupportsIndex, TypeVar
 from torch.utils.data import Dataset
 
 from ._common import PathLike, read_maybe_gzip, require_file
+from .streaming import ByteSource, MemoryBytes
 from .wordnet import read_wordnet_glosses
 
 __all__ = [
@@ -208,22 +209,21 @@ ByteSplit = Literal["train", "val"]
 class ByteChunks(Dataset[bytes]):
     """Fixed-length UTF-8 byte windows over a corpus, for masked language modelling.
 
-    The documents are joined with ``"\\n\\n"`` and encoded as UTF-8. A contiguous region of
-    ``val_fraction`` of the bytes, placed at a position chosen by ``seed``, is the validation region; the
-    bytes before and after it are training data. Each region is cut into consecutive, non-overlapping
+    The corpus is ``documents`` joined with ``"\\n\\n"`` and encoded as UTF-8, or a
+    :class:`~perceiverkit.datasets.streaming.ByteSource` read on demand (files far larger than memory). A contiguous
+    region of ``val_fraction`` of the bytes, placed at a position chosen by ``seed``, is the validation region;
+    the bytes before and after it are training data. Each region is cut into consecutive, non-overlapping
     windows of exactly ``length`` bytes; no window crosses into the other split. A region's last
     ``< length`` bytes do not fill a window and are not used. Windows are byte-aligned, so one may start or
     end inside a multi-byte character, as byte-level models expect.
 
-    :attr:`spans` lists each item's ``(start, end)`` byte offsets into :attr:`data`.
+    Windows are computed, not listed, so a corpus of billions of bytes costs no memory here; :attr:`spans`
+    lists each item's ``(start, end)`` byte offsets into :attr:`data` (for small corpora and tests).
     """
-
-    data: bytes
-    spans: list[tuple[int, int]]
 
     def __init__(
         self,
-        documents: Sequence[str],
+        documents: Sequence[str] | ByteSource,
         length: int,
         split: ByteSplit = "train",
         val_fraction: float = 0.05,
@@ -231,9 +231,10 @@ class ByteChunks(Dataset[bytes]):
     ) -> None:
         if isinstance(documents, str):
             raise TypeError("documents must be a sequence of strings, not a single string; wrap it in a list")
-        for i, document in enumerate(documents):
-            if not isinstance(document, str):
-                raise TypeError(f"documents[{i}] is a {type(document).__name__}, expected str")
+        if not hasattr(documents, "read"):
+            for i, document in enumerate(documents):
+                if not isinstance(document, str):
+                    raise TypeError(f"documents[{i}] is a {type(document).__name__}, expected str")
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             raise ValueError(f"length must be a positive integer, got {length!r}")
         if split not in ("train", "val"):
@@ -245,32 +246,47 @@ class ByteChunks(Dataset[bytes]):
 
         self.split = split
         self.length = length
-        self.data = "\n\n".join(documents).encode("utf-8")
-        total = len(self.data)
+        self.source: ByteSource = (documents if hasattr(documents, "read")
+                                   else MemoryBytes("\n\n".join(documents).encode("utf-8")))
+        total = len(self.source)
         val_size = int(total * val_fraction + 0.5)
         # A hash of the seed (not Python's `random`) fixes the position for every Python/NumPy version.
         digest = hashlib.blake2b(f"ByteChunks:{seed}".encode(), digest_size=8).digest()
         val_start = int.from_bytes(digest, "big") % (total - val_size + 1)
         self.val_region = (val_start, val_start + val_size)
-        if split == "val":
-            regions = [self.val_region]
-        else:
-            regions = [(0, val_start), (val_start + val_size, total)]
-        self.spans = [
-            (start, start + length)
-            for region_start, region_end in regions
-            for start in range(region_start, region_end - length + 1, length)
-        ]
-        if not self.spans:
+        regions = [self.val_region] if split == "val" else [(0, val_start), (val_start + val_size, total)]
+        # (first byte, number of windows) of each region, and the index of each region's first window.
+        self.regions = [(begin, max(0, (end - begin) // length)) for begin, end in regions]
+        self.firsts = [0, self.regions[0][1]]
+        self.size = sum(count for _, count in self.regions)
+        if not self.size:
             sizes = " and ".join(str(end - start) for start, end in regions)
             raise ValueError(
                 f"no {split} window of {length} bytes fits: the corpus has {total} bytes and the {split} "
                 f"region(s) {sizes}; use a shorter length, more text or a different val_fraction"
             )
 
+    @property
+    def data(self) -> bytes:
+        """The whole corpus (read in full: for small corpora and tests)."""
+        return self.source.read(0, len(self.source))
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Every item's ``(start, end)`` byte offsets, in item order (listed in full: for small corpora)."""
+        return [self.span(i) for i in range(self.size)]
+
+    def span(self, index: int) -> tuple[int, int]:
+        region = 1 if len(self.regions) > 1 and index >= self.firsts[1] else 0
+        begin = self.regions[region][0] + (index - self.firsts[region]) * self.length
+        return begin, begin + self.length
+
     def __len__(self) -> int:
-        return len(self.spans)
+        return self.size
 
     def __getitem__(self, index: SupportsIndex) -> bytes:
-        start, end = self.spans[operator.index(index)]
-        return self.data[start:end]
+        i = operator.index(index)
+        if not -self.size <= i < self.size:
+            raise IndexError(f"window {i} of {self.size}")
+        start, end = self.span(i % self.size)
+        return self.source.read(start, end)

@@ -296,7 +296,8 @@ register_task(TaskSpec(
     transformers=(TransformersArchitecture("PerceiverForMaskedLM", _mlm_from_transformers, _mlm_keys,
                                            _mlm_to_transformers),),
     lightning_module="perceiverkit.train.modules:MaskedLMModule",
-    data_sources={"text-corpus": "perceiverkit.train.datamodules:TextCorpusData"},
+    data_sources={"text-corpus": "perceiverkit.train.datamodules:TextCorpusData",
+                  "hf-dataset": "perceiverkit.train.datamodules:HFTextCorpusData"},
     pipeline="perceiverkit.pipelines.fill_mask:FillMask",
     pipeline_tag="fill-mask",
 ))
@@ -310,6 +311,7 @@ register_task(TaskSpec(
                                            _classifier_keys, _classifier_to_transformers),),
     lightning_module="perceiverkit.train.modules:ClassificationModule",
     data_sources={"wordnet-lexnames": "perceiverkit.train.datamodules:WordNetData",
-                  "text-files": "perceiverkit.train.datamodules:LabelledTextFilesData"},
+                  "text-files": "perceiverkit.train.datamodules:LabelledTextFilesData",
+                  "hf-dataset": "perceiverkit.train.datamodules:HFTextClassificationData"},
     pipeline="perceiverkit.pipelines.text_classification:TextClassification",
 ))

@@ -5,16 +5,20 @@ trains on in its :class:`~perceiverkit.tasks.registry.TaskSpec` (``data_sources`
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import ConfigError
+from ..errors import PerceiverKitError
 from ..image_processing import ImageProcessor
 from ..tasks.base import TaskConfig, TaskModel
 from ..tasks.flow import OpticalFlowConfig
@@ -50,6 +54,43 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
 
     def option(self, name: str, default: Any = None) -> Any:  # Any: options are parsed YAML
         return self.spec.options.get(name, default)
+
+    def path_option(self, name: str, kind: str = "file", required: bool = True) -> Path | None:
+        """Option ``name`` as an existing path (a ``kind`` of "file", "folder" or "path"); None when absent and
+        not ``required``."""
+        value = self.option(name)
+        if value in (None, ""):
+            if required:
+                raise ConfigError(f"data source {self.source!r} needs data.options.{name} (a {kind})")
+            return None
+        return self.existing_path(value, f"data.options.{name}", kind)
+
+    def existing_path(self, value: object, where: str, kind: str = "file") -> Path:
+        """``value`` as a path that exists, relative ones from the config file's folder
+        (:meth:`DataSpec.resolve_path`), not the working directory; ``where`` names the option in errors."""
+        if not isinstance(value, (str, Path)):
+            raise ConfigError(f"{where} must be a path, got {value!r}")
+        path = self.spec.resolve_path(value)
+        if not {"file": path.is_file, "folder": path.is_dir, "path": path.exists}[kind]():
+            start = f" (relative paths start at {self.spec.base_dir})" if self.spec.base_dir and \
+                not Path(value).expanduser().is_absolute() else ""
+            raise ConfigError(f"{where}: no {kind} at {path}{start}")
+        return path
+
+    def check_classes(self, classes: Sequence[object], where: str) -> None:
+        """Refuse a model whose ``num_labels`` is not the number of ``classes`` the data has, before training
+        starts (a head too small fails deep inside the loss; one too large trains silently on dead classes)."""
+        num_labels = getattr(self.model_config, "num_labels", None)
+        if num_labels is not None and num_labels != len(classes):
+            shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
+            raise ConfigError(f"{where} has {len(classes)} classes ({shown}) but model.config.num_labels is "
+                              f"{num_labels}; set model.config.num_labels: {len(classes)}")
+
+    def validation_carve(self, length: int, default: float = 0.1) -> tuple[list[int], list[int]]:
+        """(training, validation) indices of a single folder or file: ``validation_size`` (default a tenth)
+        chosen by ``split_seed`` (default 0, independent of the run's seed)."""
+        return carve_validation(length, self.option("validation_size", default), int(self.option("split_seed", 0)),
+                                "data.options.validation_size")
 
     def expect(self, value: object, kind: type[T]) -> T:
         """``value`` (the model or its config) as the ``kind`` this data source trains; another is refused."""
@@ -140,6 +181,18 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         return self._loader(self.test_set, False, self.eval_collate)
 
 
+@contextlib.contextmanager
+def reading_data() -> Iterator[None]:
+    """Errors of reading user files (a missing column, an empty CSV, invalid JSON) as one-line config errors:
+    the readers name the file and line already."""
+    try:
+        yield
+    except PerceiverKitError:
+        raise
+    except (ValueError, OSError) as error:
+        raise ConfigError(str(error)) from None
+
+
 def carve_validation(length: int, size: int | float, seed: int, where: str) -> tuple[list[int], list[int]]:
     """Split ``range(length)`` into (training, validation) indices: ``size`` items (an int) or that fraction (a
     float in (0, 1)) go to validation, chosen by a permutation seeded with ``seed``; both lists come back sorted."""
@@ -216,16 +269,14 @@ class DigitsData(PerceiverDataModule):
         return Digits("test", seed=int(self.option("split_seed", 0)))
 
 
-class ImageFolderData(PerceiverDataModule):
-    """Class-per-subfolder images. Training and validation images both go through one
-    :class:`~perceiverkit.image_processing.ImageProcessor`, which the trained model saves: from ``image_size`` and
-    ``grayscale`` (a bilinear resize and scaling to [0, 1]), or from ``processor``, settings under
-    ``preprocessor_config.json`` keys (missing ones take the ImageNet recipe's values; ``num_channels`` defaults
-    to the model's). The folder names become the model's class names."""
+class _ImageClassificationData(PerceiverDataModule):
+    """Images of a user's data set, prepared by one :class:`~perceiverkit.image_processing.ImageProcessor` in
+    training, validation and the saved model: from ``image_size`` and ``grayscale`` (a bilinear resize and
+    scaling to [0, 1]), or from ``processor``, settings under ``preprocessor_config.json`` keys (missing ones take
+    the ImageNet recipe's values; ``num_channels`` defaults to the model's)."""
 
-    source = "image-folder"
-    options = ("train_root", "val_root", "image_size", "grayscale", "processor")
     input_name = "pixel_values"
+    IMAGE_OPTIONS: ClassVar[tuple[str, ...]] = ("image_size", "grayscale", "processor")
 
     @property
     def processor(self) -> ImageProcessor:
@@ -244,34 +295,64 @@ class ImageFolderData(PerceiverDataModule):
                                       f"settings, got {settings!r}")
                 processor = ImageProcessor.from_dict({"num_channels": channels, **settings})
             else:
+                if self.option("image_size") is None:
+                    raise ConfigError(f"data source {self.source!r} needs data.options.image_size (e.g. 64, or "
+                                      "[height, width]: every image is resized to what the model reads) or "
+                                      "data.options.processor")
                 processor = ImageProcessor.plain(check_image_size(self.option("image_size")),
                                                  num_channels=1 if self.option("grayscale") else 3)
         except ValueError as error:
+            if isinstance(error, ConfigError):
+                raise
             raise ConfigError(f"data.options: {error}") from None
         if processor.num_channels != channels:
             raise ConfigError(f"the images have {processor.num_channels} channel(s) but the model reads {channels}; "
                               f"set model.config.image.in_channels or data.options.grayscale")
         return processor
 
-    def build(self) -> tuple[Dataset, Dataset]:
-        from ..datasets import ImageFolder
-
-        if not self.option("train_root") or not self.option("val_root"):
-            raise ConfigError("data source 'image-folder' needs options train_root and val_root")
-        processor = self.processor
-        train = ImageFolder(self.option("train_root"), processor=processor)
-        val = ImageFolder(self.option("val_root"), processor=processor)
-        if val.classes != train.classes:
-            raise ConfigError(f"the validation folder's classes {val.classes} differ from the training folder's "
-                              f"{train.classes}")
-        return train, val
+    classes: tuple[str, ...] | None = None
 
     def label_names(self) -> tuple[str, ...] | None:
-        return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
+        return self.classes
 
     def prepare_model(self, model: TaskModel[Any]) -> None:
         super().prepare_model(model)
         self.expect(model, ImageClassifier).image_processor = self.processor
+
+
+class ImageFolderData(_ImageClassificationData):
+    """Class-per-subfolder images (``train_root/<class>/<image>``; the folder names become the model's class
+    names). Options: ``train_root`` (required), ``val_root`` (a folder with the same classes; without it,
+    ``validation_size`` of the training images, default a tenth, chosen by ``split_seed``, default 0),
+    ``image_size`` + ``grayscale`` or ``processor`` (see :class:`_ImageClassificationData`). Before training,
+    every image's header is read: an unreadable file is named."""
+
+    source = "image-folder"
+    options = ("train_root", "val_root", "validation_size", "split_seed", *_ImageClassificationData.IMAGE_OPTIONS)
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        from ..datasets import ImageFolder
+
+        train_root = self.path_option("train_root", "folder")
+        val_root = self.path_option("val_root", "folder", required=False)
+        if val_root is not None and self.option("validation_size") is not None:
+            raise ConfigError("data.options.validation_size carves validation images out of train_root; drop it "
+                              "when val_root is given")
+        processor = self.processor
+        with reading_data():
+            train = ImageFolder(train_root, processor=processor)  # type: ignore[arg-type]
+            train.check_readable()
+            self.check_classes(train.classes, f"the image folder {train_root}")
+            self.classes = tuple(train.classes)
+            if val_root is None:
+                train_idx, val_idx = self.validation_carve(len(train))
+                return torch.utils.data.Subset(train, train_idx), torch.utils.data.Subset(train, val_idx)
+            val = ImageFolder(val_root, processor=processor)
+            val.check_readable()
+        if val.classes != train.classes:
+            raise ConfigError(f"the validation folder's classes {val.classes} differ from the training folder's "
+                              f"{train.classes}")
+        return train, val
 
 
 # --- text -----------------------------------------------------------------------------------------------------
@@ -344,22 +425,29 @@ class WordNetData(_TextClassificationData):
         return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
 
 
-class _Pairs(Dataset):
-    def __init__(self, texts: list[str], labels: list[int]) -> None:
-        self.texts, self.labels = texts, labels
+class _LabelledRecords(Dataset):
+    """``(text, class index)`` of every record of a labelled file, each text read from disk when asked for."""
+
+    def __init__(self, records: Any, labels: np.ndarray) -> None:  # Any: a datasets.streaming.RecordFile
+        self.records, self.labels = records, labels
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[str, int]:
-        return self.texts[i], self.labels[i]
+        return self.records.text(i), int(self.labels[i])
 
 
 class LabelledTextFilesData(_TextClassificationData):
-    """CSV or JSONL files with a text and a label column; labels are mapped to indices in sorted order."""
+    """CSV or JSONL files with a text and a label column, read record by record (an index of byte offsets in
+    memory, each text read when its batch is built). Options: ``train_path`` (required), ``val_path`` (without
+    it, ``validation_size`` of the training records, default a tenth, chosen by ``split_seed``, default 0),
+    ``text_field`` (default ``text``) and ``label_field`` (default ``label``), and the tokenizer options. Labels
+    become class indices in sorted order (numbers numerically, strings alphabetically)."""
 
     source = "text-files"
-    options = ("train_path", "val_path", "text_field", "label_field", *TOKENIZER_OPTIONS)
+    options = ("train_path", "val_path", "validation_size", "split_seed", "text_field", "label_field",
+               *TOKENIZER_OPTIONS)
     classes: tuple[str, ...] | None = None
 
     def label_names(self) -> tuple[str, ...] | None:
@@ -367,23 +455,36 @@ class LabelledTextFilesData(_TextClassificationData):
         return self.classes
 
     def build(self) -> tuple[Dataset, Dataset]:
-        from ..datasets import read_labelled_texts
+        from ..datasets.streaming import RecordFile
 
-        fields = dict(text_field=self.option("text_field", "text"), label_field=self.option("label_field", "label"))
-        train_texts, train_labels = read_labelled_texts(self.option("train_path"), **fields)
-        val_texts, val_labels = read_labelled_texts(self.option("val_path"), **fields)
-        classes = sorted({str(v) for v in train_labels})
-        unseen = sorted({str(v) for v in val_labels} - set(classes))
+        train_path = self.path_option("train_path")
+        val_path = self.path_option("val_path", required=False)
+        if val_path is not None and self.option("validation_size") is not None:
+            raise ConfigError("data.options.validation_size carves validation records out of train_path; drop it "
+                              "when val_path is given")
+        fields = dict(text_field=str(self.option("text_field", "text")),
+                      label_field=str(self.option("label_field", "label")))
+        with reading_data():
+            train = RecordFile(train_path, **fields)  # type: ignore[arg-type]
+        values = sorted(train.label_values)  # one kind per file (RecordFile checks)
+        self.check_classes(values, f"the training file {train_path}")
+        index = {value: i for i, value in enumerate(values)}
+        self.classes = tuple(str(v) for v in values)
+        # Codes are in first-seen order; this maps them to the sorted class indices.
+        by_code = np.array([index[v] for v in train.label_values], dtype=np.int64)
+        train_labels = by_code[train.label_codes]
+        if val_path is None:
+            train_idx, val_idx = self.validation_carve(len(train))
+            pairs = _LabelledRecords(train, train_labels)
+            return torch.utils.data.Subset(pairs, train_idx), torch.utils.data.Subset(pairs, val_idx)
+        with reading_data():
+            val = RecordFile(val_path, **fields)  # type: ignore[arg-type]
+        unseen = [v for v in val.label_values if v not in index]
         if unseen:
-            raise ConfigError(f"validation labels {unseen} never occur in the training file")
-        index = {c: i for i, c in enumerate(classes)}
-        self.classes = tuple(classes)
-        num_labels = self.expect(self.model_config, SequenceClassifierConfig).num_labels
-        if len(classes) != num_labels:
-            raise ConfigError(f"the training file has {len(classes)} classes but the model has "
-                              f"{num_labels}; set model.config.num_labels")
-        return (_Pairs(train_texts, [index[str(v)] for v in train_labels]),
-                _Pairs(val_texts, [index[str(v)] for v in val_labels]))
+            raise ConfigError(f"labels {sorted(unseen)[:10]} of the validation file {val_path} never occur in "
+                              f"the training file {train_path}")
+        val_by_code = np.array([index[v] for v in val.label_values], dtype=np.int64)
+        return _LabelledRecords(train, train_labels), _LabelledRecords(val, val_by_code[val.label_codes])
 
 
 class _IndexedChunks(Dataset):
@@ -398,13 +499,23 @@ class _IndexedChunks(Dataset):
 
 
 class TextCorpusData(PerceiverDataModule):
-    """Byte windows of a corpus for masked language modelling, masked afresh each epoch."""
+    """Byte windows of a corpus for masked language modelling, masked afresh each epoch. Options: ``corpus``
+    (``jargon``, ``wordnet``, both joined by ``+`` (the default), or ``files`` for only ``paths``), ``paths``
+    (``.txt`` files read as their bytes, memory-mapped; ``.jsonl``/``.csv`` files one document per record, from
+    ``text_field``, default ``text``), ``sequence_length`` (default 128, [CLS] and [SEP] included),
+    ``val_fraction`` (default 0.05: a contiguous region of the bytes at a position seeded by the run's seed),
+    ``mask_probability`` (default 0.15) and ``whole_word``. Files are never loaded whole: windows are read from
+    disk as batches are built, so a corpus larger than memory trains in flat memory, and exact resume holds
+    (window ``i`` is the same bytes in every run)."""
 
     source = "text-corpus"
-    options = ("corpus", "paths", "sequence_length", "mask_probability", "whole_word", "val_fraction")
+    options: ClassVar[tuple[str, ...]] = ("corpus", "paths", "text_field", "sequence_length", "mask_probability",
+                                          "whole_word", "val_fraction")
 
-    def build(self) -> tuple[Dataset, Dataset]:
-        from ..datasets import ByteChunks, read_jargon_file, read_text_documents, wordnet_gloss_corpus
+    def corpus(self) -> Any:  # Any: a datasets.streaming.ByteSource
+        """The corpus as one byte stream, read on demand."""
+        from ..datasets import read_jargon_file, wordnet_gloss_corpus
+        from ..datasets.streaming import ConcatBytes, MappedText, MemoryBytes, RecordDocuments, RecordFile
 
         corpus = self.option("corpus", "jargon+wordnet")
         documents: list[str] = []
@@ -415,14 +526,41 @@ class TextCorpusData(PerceiverDataModule):
                 documents.extend(wordnet_gloss_corpus())
             elif name != "files":
                 raise ConfigError(f"unknown corpus {name!r}; use jargon, wordnet and/or files (with paths)")
-        for path in self.option("paths", []) or []:
-            documents.extend(read_text_documents(path))
-        if not documents:
+        sources: list[Any] = [MemoryBytes("\n\n".join(documents).encode("utf-8"))] if documents else []
+        paths = self.option("paths", []) or []
+        if isinstance(paths, str):
+            paths = [paths]
+        field = str(self.option("text_field", "text"))
+        for i, value in enumerate(paths):
+            path = self.existing_path(value, f"data.options.paths[{i}]")
+            with reading_data():
+                if path.suffix.lower() == ".txt":
+                    sources.append(MappedText(path))
+                elif path.suffix.lower() in (".jsonl", ".csv"):
+                    sources.append(RecordDocuments(RecordFile(path, field, measure=True)))
+                else:
+                    raise ConfigError(f"data.options.paths: {path} is not a .txt, .jsonl or .csv file")
+        if not sources:
             raise ConfigError("the text corpus is empty: choose corpus: jargon+wordnet or give paths")
+        return sources[0] if len(sources) == 1 else ConcatBytes(sources)
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        return self.windows(self.corpus())
+
+    def windows(self, corpus: Any, validation: Any = None) -> tuple[Dataset, Dataset]:
+        """Training and validation windows of ``corpus`` (a byte source): validation from ``validation`` when
+        given, else the seeded ``val_fraction`` region of ``corpus``."""
+        from ..datasets import ByteChunks
+
         length = int(self.option("sequence_length", 128)) - 2  # room for [CLS] and [SEP]
         fraction = float(self.option("val_fraction", 0.05))
-        train = ByteChunks(documents, length, "train", val_fraction=fraction, seed=self.seed)
-        val = ByteChunks(documents, length, "val", val_fraction=fraction, seed=self.seed)
+        with reading_data():
+            if validation is not None:
+                train = ByteChunks(corpus, length, "train", val_fraction=0.0, seed=self.seed)
+                val = ByteChunks(validation, length, "train", val_fraction=0.0, seed=self.seed)
+            else:
+                train = ByteChunks(corpus, length, "train", val_fraction=fraction, seed=self.seed)
+                val = ByteChunks(corpus, length, "val", val_fraction=fraction, seed=self.seed)
         return _IndexedChunks(train), _IndexedChunks(val)
 
     def _collate(self, items: list[Any], train: bool) -> dict[str, Tensor]:
@@ -442,6 +580,233 @@ class TextCorpusData(PerceiverDataModule):
 
     def eval_collate(self, items: list[Any]) -> dict[str, Tensor]:
         return self._collate(items, train=False)
+
+
+# --- Hugging Face datasets -----------------------------------------------------------------------------------
+
+#: Options every ``hf-dataset`` source takes (see :class:`_HFData`).
+HF_OPTIONS = ("path", "name", "data_files", "cache_dir", "train_split", "val_split", "test_split",
+              "validation_size", "split_seed")
+#: Split names taken for validation, in order, when ``val_split`` is not given.
+VALIDATION_SPLITS = ("validation", "valid", "val", "dev")
+
+
+class _HFData(PerceiverDataModule):
+    """A data set read with Hugging Face ``datasets`` (the ``[datasets]`` extra), memory-mapped
+    (:func:`perceiverkit.datasets.hf.load_splits`). Options:
+
+    - ``path``: a local ``.arrow``/``.parquet``/``.csv``/``.json``/``.jsonl`` file, a folder of them (split names
+      from the file names: ``train.csv``, ``test.csv``, …), a folder written by ``save_to_disk``, or a hub name
+      (with ``name``, its configuration; needs a network) — or ``data_files``: split name → file or files;
+    - ``cache_dir``: where ``datasets`` keeps the Arrow files it converts to (its own cache by default);
+    - ``train_split`` (default ``train``), ``val_split`` (default: the first of validation/valid/val/dev that
+      exists; when none does, ``validation_size`` of the training split, default a tenth, chosen by
+      ``split_seed``, default 0), ``test_split`` (default ``test`` when it exists; read only by test/evaluate).
+    """
+
+    _splits: dict[str, Any] | None = None
+
+    def splits(self) -> dict[str, Any]:  # Any: datasets.Dataset, an optional extra
+        """Every split of the data set, loaded once."""
+        if self._splits is None:
+            from ..datasets.hf import load_splits
+
+            path, files = self.option("path"), self.option("data_files")
+            if (path is None) == (files is None):
+                raise ConfigError(f"data source {self.source!r} needs data.options.path (files, a folder or a hub "
+                                  "name) or data.options.data_files (split name → files), not both")
+            data_files = None
+            if files is not None:
+                if not isinstance(files, Mapping) or not files:
+                    raise ConfigError(f"data.options.data_files must map split names to files, got {files!r}")
+                data_files = {str(split): [self.existing_path(f, f"data.options.data_files.{split}")
+                                           for f in ([names] if isinstance(names, str) else names)]
+                              for split, names in files.items()}
+            else:
+                if not isinstance(path, str):
+                    raise ConfigError(f"data.options.path must be a path or a hub name, got {path!r}")
+                resolved = self.spec.resolve_path(path)
+                # A path that exists, or that looks like one, is local; anything else is a hub name.
+                local = resolved.exists() or path.startswith((".", "/", "~")) or Path(path).suffix != ""
+                if local:
+                    self.existing_path(path, "data.options.path", "path")
+                path = str(resolved) if local else path
+            cache = self.option("cache_dir")
+            with reading_data():
+                self._splits = load_splits(path or "", local=files is not None or local, name=self.option("name"),
+                                           data_files=data_files,
+                                           cache_dir=self.spec.resolve_path(cache) if cache else None)
+        return self._splits
+
+    def split(self, option: str, default: str | None) -> Any:
+        """The split named by ``option`` (or ``default``), refused in one line when the data set lacks it."""
+        splits = self.splits()
+        name = self.option(option, default)
+        if name not in splits:
+            raise ConfigError(f"the data set has no split {name!r} (splits: {sorted(splits)}); set "
+                              f"data.options.{option}")
+        return splits[name]
+
+    def train_and_validation(self) -> tuple[Any, Any]:
+        """The training split and the validation split: named, found by name, or carved from training."""
+        train = self.split("train_split", "train")
+        if self.option("val_split") is not None:
+            if self.option("validation_size") is not None:
+                raise ConfigError("data.options.validation_size carves validation rows out of the training split; "
+                                  "drop it when val_split is given")
+            return train, self.split("val_split", None)
+        found = next((name for name in VALIDATION_SPLITS if name in self.splits()), None)
+        if found is not None and self.option("validation_size") is None:
+            return train, self.splits()[found]
+        train_idx, val_idx = self.validation_carve(len(train))
+        return train.select(train_idx), train.select(val_idx)
+
+    def test_split(self) -> Any | None:
+        """The test split: ``test_split`` when set, else ``test`` when the data set has one."""
+        if self.option("test_split") is not None:
+            return self.split("test_split", None)
+        return self.splits().get("test")
+
+    def columns(self, dataset: Any, **columns: str) -> None:
+        from ..datasets.hf import check_columns
+
+        with reading_data():
+            check_columns(dataset, columns, "the data set")
+
+
+class _HFLabelled(Dataset):
+    """``(input, class index)`` rows of a split: ``read`` turns the input cell into what the collate takes."""
+
+    def __init__(self, dataset: Any, input_column: str, label_column: str, index: dict[Any, int] | None,
+                 read: Callable[[Any], Any] | None = None) -> None:
+        self.dataset, self.input_column, self.label_column = dataset, input_column, label_column
+        self.index, self.read = index, read
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        row = self.dataset[int(i)]
+        label = row[self.label_column]
+        value = row[self.input_column]
+        return (self.read(value) if self.read is not None else value,
+                int(label) if self.index is None else self.index[label])
+
+
+class _HFClassification(_HFData):
+    """What text and image classification share: a label column whose classes become the model's labels."""
+
+    input_option: ClassVar[str]
+    input_default: ClassVar[str]
+    classes: tuple[str, ...] | None = None
+    _index: dict[Any, int] | None = None
+
+    def label_names(self) -> tuple[str, ...] | None:
+        return self.classes
+
+    def read_input(self, value: Any) -> Any:
+        return value
+
+    def labelled(self, dataset: Any, where: str) -> _HFLabelled:
+        input_column = str(self.option(self.input_option, self.input_default))
+        label_column = str(self.option("label_column", "label"))
+        self.columns(dataset, **{self.input_option: input_column, "label_column": label_column})
+        if self.classes is None:
+            from ..datasets.hf import class_names
+
+            with reading_data():
+                names, self._index = class_names(dataset, label_column)
+            self.check_classes(names, where)
+            self.classes = tuple(names)
+        elif self._index is not None:
+            unseen = [v for v in dataset.unique(label_column) if v not in self._index]
+            if unseen:
+                raise ConfigError(f"labels {unseen[:10]} of {where} never occur in the training split")
+        return _HFLabelled(dataset, input_column, label_column, self._index, self.read_input)
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        train, val = self.train_and_validation()
+        return self.labelled(train, "the training split"), self.labelled(val, "the validation split")
+
+    def build_test(self) -> Dataset | None:
+        test = self.test_split()
+        if test is None:
+            return None
+        if self.classes is None:
+            self.setup("fit")
+        return self.labelled(test, "the test split")
+
+
+class HFTextClassificationData(_HFClassification, _TextClassificationData):
+    """Text classification on a Hugging Face data set (options of :class:`_HFData`): ``text_column`` (default
+    ``text``), ``label_column`` (default ``label``: a ``ClassLabel``, whose names become the model's labels, or
+    strings/integers, classes in sorted order), and the tokenizer options."""
+
+    source = "hf-dataset"
+    options = (*HF_OPTIONS, "text_column", "label_column", *TOKENIZER_OPTIONS)
+    input_option, input_default = "text_column", "text"
+
+    def read_input(self, value: Any) -> str:
+        return "" if value is None else str(value)
+
+
+class HFImageClassificationData(_HFClassification, _ImageClassificationData):
+    """Image classification on a Hugging Face data set (options of :class:`_HFData`): ``image_column`` (default
+    ``image``, an ``Image`` feature), ``label_column`` (default ``label``), and ``image_size`` + ``grayscale`` or
+    ``processor``. Every image's header is read before training; an unreadable one is named by its row."""
+
+    source = "hf-dataset"
+    options = (*HF_OPTIONS, "image_column", "label_column", *_ImageClassificationData.IMAGE_OPTIONS)
+    input_option, input_default = "image_column", "image"
+
+    def labelled(self, dataset: Any, where: str) -> _HFLabelled:
+        from ..datasets.hf import image_payloads
+        from ..datasets.image_folder import unreadable_image
+
+        column = str(self.option("image_column", "image"))
+        self.columns(dataset, image_column=column)
+        if type(dataset.features[column]).__name__ != "Image":
+            raise ConfigError(f"column {column!r} of {where} holds {dataset.features[column]}, not images; set "
+                              "data.options.image_column to an Image column")
+        labelled = super().labelled(dataset, where)
+        for row, payload in image_payloads(dataset, column):
+            reason = "no image data" if payload is None else unreadable_image(payload)
+            if reason is not None:
+                raise ConfigError(f"cannot read the image in row {row} of {where} ({column!r}): {reason}")
+        self._processor = self.processor
+        return labelled
+
+    def read_input(self, value: Any) -> Tensor:
+        return torch.from_numpy(self._processor.preprocess(value))
+
+
+class HFTextCorpusData(_HFData, TextCorpusData):
+    """Masked language modelling on the text column of a Hugging Face data set (options of :class:`_HFData`):
+    ``text_column`` (default ``text``) read as one byte stream, rows separated by a blank line, read row by row
+    from the memory-mapped Arrow files; ``sequence_length``, ``mask_probability``, ``whole_word`` as for
+    ``text-corpus``. Validation is the validation split when there is one, else the seeded ``val_fraction``
+    region of the training split."""
+
+    source = "hf-dataset"
+    options = (*(o for o in HF_OPTIONS if o != "validation_size"), "text_column", "sequence_length",
+               "mask_probability", "whole_word", "val_fraction")
+
+    def stream(self, dataset: Any) -> Any:
+        from ..datasets.hf import ArrowTextBytes
+
+        column = str(self.option("text_column", "text"))
+        self.columns(dataset, text_column=column)
+        with reading_data():
+            return ArrowTextBytes(dataset, column)
+
+    def build(self) -> tuple[Dataset, Dataset]:
+        train = self.stream(self.split("train_split", "train"))
+        named = self.option("val_split") or next((n for n in VALIDATION_SPLITS if n in self.splits()), None)
+        return self.windows(train, self.stream(self.split("val_split", named)) if named else None)
+
+    def build_test(self) -> Dataset | None:
+        test = self.test_split()
+        return None if test is None else self.windows(self.stream(test), self.stream(test))[1]
 
 
 # --- optical flow, point clouds, video ---------------------------------------------------------------------

@@ -33,11 +33,13 @@ class EpochSeededSampler(Sampler[int]):
         """Lightning's per-epoch call (ignored when ``position`` decides)."""
         self.epoch = epoch
 
-    def order(self, epoch: int) -> list[int]:
+    def order(self, epoch: int) -> torch.Tensor:
+        """The epoch's global order, as a tensor: a Python list of every index would cost ~36 bytes an item
+        (600 MB for the 17 million windows of a 2 GB corpus), the tensor 8."""
         if not self.shuffle:
-            return list(range(self.size))
+            return torch.arange(self.size)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.size, generator=gen).tolist()
+        return torch.randperm(self.size, generator=gen)
 
     def __len__(self) -> int:
         return self.size // self.world_size
@@ -46,4 +48,4 @@ class EpochSeededSampler(Sampler[int]):
         epoch, start = self.position() if self.position is not None else (self.epoch, 0)
         remaining = self.order(epoch)[start:]
         remaining = remaining[: len(remaining) - len(remaining) % self.world_size]
-        return iter(remaining[self.rank::self.world_size])
+        return (int(i) for i in remaining[self.rank::self.world_size].numpy())
