@@ -59,7 +59,7 @@ def run(tmp_path_factory, folders: Path) -> tuple[Path, KeepModule, Path]:  # no
     images = torch.stack([validation[i][0] for i in range(len(validation))])
     oracle = KeepModule(images)
     best = L.pytorch.callbacks.ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/loss", save_top_k=1,
-                                               filename="best-{step}")
+                                               filename="mine-{step}")
     train(config, callbacks=[oracle, best])
     return out, oracle, root
 
@@ -91,11 +91,15 @@ def test_last_ckpt_is_the_trained_model_with_its_preprocessing(run):
 
 def test_best_checkpoint_is_the_one_lightning_recorded(run, tmp_path, caplog):
     out, _, _ = run
-    best = sorted((out / "checkpoints").glob("best-*.ckpt"))
+    best = sorted((out / "checkpoints").glob("mine-*.ckpt"))
     assert len(best) == 1
-    # A run that did not finish, moved elsewhere: no model/, and the recorded best path is stale.
+    # A run that did not finish, moved elsewhere: no model/, and the recorded best paths are stale. Only this
+    # test's best checkpoint is kept beside last.ckpt (a best file the run itself may keep is removed).
     moved = tmp_path / "moved"
     shutil.copytree(out, moved, ignore=shutil.ignore_patterns("model"))
+    for path in (moved / "checkpoints").glob("*.ckpt"):
+        if path.name not in (best[0].name, "last.ckpt"):
+            path.unlink()
     with caplog.at_level(logging.INFO, logger="perceiverkit.checkpoints.training_runs"):
         model = from_pretrained(moved)
     assert f"best checkpoint {moved / 'checkpoints' / best[0].name}" in caplog.text

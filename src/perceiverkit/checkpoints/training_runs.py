@@ -31,6 +31,7 @@ from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
 from .files import CheckpointNotFoundError
 from .native import CONFIG_FILE, FORMAT_VERSION
+from .transformers_format import HF_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +118,16 @@ def read_lightning_checkpoint(path: str | os.PathLike[str]) -> CheckpointContent
 
 
 def best_checkpoint(checkpoints: Path) -> Path | None:
-    """The checkpoint Lightning's ``ModelCheckpoint`` recorded as best in ``checkpoints`` (a run's
-    ``checkpoints/`` folder), read from the most recently written checkpoint there; None when none records one."""
+    """The checkpoint a ``ModelCheckpoint`` with a monitored metric recorded as best in ``checkpoints`` (a run's
+    ``checkpoints/`` folder), read from the most recently written checkpoint there (the first such callback whose
+    best file is still there); None when none records one."""
     files = sorted(checkpoints.glob(f"*{CKPT_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
     if not files:
         return None
     callbacks = _load(files[0], mmap=True).get("callbacks") or {}
-    for name, state in callbacks.items():
-        if not str(name).startswith("ModelCheckpoint") or not isinstance(state, dict):
-            continue
+    for name, state in callbacks.items():  # in the trainer's order: the run's own callback before added ones
+        if not str(name).startswith("ModelCheckpoint") or not isinstance(state, dict) or state.get("monitor") is None:
+            continue  # without a monitored metric, Lightning's "best" is merely the latest
         best = state.get("best_model_path")
         if best:
             # The path was absolute where the run wrote it; the folder may since have moved: look beside it.
@@ -137,7 +139,8 @@ def best_checkpoint(checkpoints: Path) -> Path | None:
 
 def is_run_directory(path: Path) -> bool:
     """Whether ``path`` is a training run's output folder (rather than a saved model folder)."""
-    return (path.is_dir() and not (path / CONFIG_FILE).is_file()
+    saved_model = (path / CONFIG_FILE).is_file() or (path / HF_CONFIG_FILE).is_file()
+    return (path.is_dir() and not saved_model
             and ((path / MODEL_DIR / CONFIG_FILE).is_file() or (path / CHECKPOINT_DIR).is_dir()))
 
 
