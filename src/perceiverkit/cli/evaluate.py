@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> None:
     if data is None:
         raise ConfigError(f"{args.model} is not part of a training run with a config.yaml: name the data with "
                           "--data SOURCE_OR_CONFIG")
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no banners between the results
+    import lightning.pytorch  # noqa: F401 (it sets its loggers' level when imported: quiet them after that)
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners around the results
     metrics = evaluate(args.model, read_evaluation_data(data, args.set), args.split, accelerator=args.accelerator)
     if args.json:
         print(json.dumps({"model": str(args.model), "data": str(data), "split": args.split, "metrics": metrics}))
