@@ -85,6 +85,8 @@ def _load(path: Path, mmap: bool = False) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # the unpickler raises many types; the message is what matters
+        if mmap:  # files in torch's legacy (non-zip) format cannot be mapped: read them whole
+            return _load(path)
         first = (str(error).strip().splitlines() or [""])[0][:200]
         raise CheckpointNotFoundError(f"cannot read {path} as a Lightning checkpoint with weights_only=True "
                                       f"({type(error).__name__}: {first})") from None
@@ -97,7 +99,7 @@ def read_lightning_checkpoint(path: str | os.PathLike[str]) -> CheckpointContent
     """The model record and weights of a ``.ckpt`` written by perceiverkit training; a checkpoint without the
     record (another program's Lightning checkpoint) is refused in one line."""
     path = Path(path)
-    checkpoint = _load(path)
+    checkpoint = _load(path, mmap=True)  # the optimiser's state, often twice the weights, is never read
     record = checkpoint.get(RECORD_KEY)
     if not isinstance(record, dict) or not {"task", "config"} <= set(record):
         raise CheckpointNotFoundError(
@@ -111,7 +113,8 @@ def read_lightning_checkpoint(path: str | os.PathLike[str]) -> CheckpointContent
         raise CheckpointNotFoundError(f"{path} holds a model record but no state_dict")
     spec = get_task(str(record["task"]))
     config = config_from_dict(spec.config_class, record["config"], where=f"{path}: {RECORD_KEY}.config")
-    state = {name.removeprefix(MODULE_PREFIX): tensor for name, tensor in weights.items()
+    # Copies: the model must not keep the file mapped (the run may replace the checkpoint while it is in use).
+    state = {name.removeprefix(MODULE_PREFIX): tensor.clone() for name, tensor in weights.items()
              if name.startswith(MODULE_PREFIX)}
     return CheckpointContents(spec.name, config, state, dict(record.get("processor") or {}),
                               {str(k): str(v) for k, v in (record.get("processor_files") or {}).items()})
