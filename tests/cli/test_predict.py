@@ -157,8 +157,8 @@ def test_text_generation(tmp_path):
 
 
 @pytest.mark.parametrize("model,message", [
-    ("optical-flow-small", "holds a optical-flow model; predict runs image-classification, text-classification, "
-                           "fill-mask, text-generation models"),
+    ("optical-flow-small", "holds a model for task 'optical-flow'; predict runs image-classification, "
+                           "text-classification, fill-mask, text-generation models"),
     ("perceiver-ar-tiny", "names a preset"),
 ])
 def test_other_tasks_and_presets_are_one_line(tmp_path, capsys, model, message):

@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> None:
     model = from_pretrained(args.model, device=args.device, dtype=args.dtype)
     tag = get_task(model.task).pipeline_tag
     if tag not in INPUT_KINDS:
-        raise ConfigError(f"{args.model} holds a {model.task} model; predict runs {', '.join(INPUT_KINDS)} models")
+        raise ConfigError(f"{args.model} holds a model for task {model.task!r}; predict runs "
+                          f"{', '.join(INPUT_KINDS)} models")
     items = collect_inputs(args.inputs, INPUT_KINDS[tag], args.column)
     options: dict[str, Any] = ({"max_new_tokens": args.max_new_tokens} if tag == "text-generation"
                                else {"top_k": args.top_k, "batch_size": args.batch_size})
