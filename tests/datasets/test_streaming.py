@@ -12,7 +12,7 @@ import random
 import pytest
 
 from perceiverkit.datasets import ByteChunks
-from perceiverkit.datasets.streaming import ConcatBytes, MappedText, MemoryBytes, RecordDocuments, RecordFile
+from perceiverkit.datasets.streaming import ConcatBytes, MemoryBytes, RecordDocuments, RecordFile, TextFileBytes
 
 TEXTS = ["plain", "comma, inside", 'a "quoted" word', "two\nlines", "ünïcödé ✓", "", "last one"]
 
@@ -84,7 +84,7 @@ def test_joined_sources_read_like_the_joined_bytes(tmp_path):
     _write_csv(tmp_path / "b.csv", [(text, "x") for text in TEXTS])
     (tmp_path / "c.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in reversed(TEXTS)))
     memory = MemoryBytes(b"in memory")
-    stream = ConcatBytes([memory, MappedText(tmp_path / "a.txt"),
+    stream = ConcatBytes([memory, TextFileBytes(tmp_path / "a.txt"),
                           RecordDocuments(RecordFile(tmp_path / "b.csv", measure=True)),
                           RecordDocuments(RecordFile(tmp_path / "c.jsonl", measure=True))])
     oracle = b"\n\n".join([b"in memory", "first file\n\nparagraph ✓\n".encode(), "\n\n".join(TEXTS).encode(),
@@ -110,17 +110,17 @@ def test_byte_chunks_over_a_file_equal_byte_chunks_over_its_text(tmp_path):
     assert train[len(train) - 1] == ByteChunks(documents, 32, "train", val_fraction=0.1, seed=3)[-1]
 
 
-def test_mapped_text_is_the_file_and_pickles_without_its_map(tmp_path):
+def test_text_file_bytes_are_the_file_and_pickle_without_a_handle(tmp_path):
     path = tmp_path / "big.txt"
     data = "".join(f"line {i} ✓\n" for i in range(5000)).encode()
     path.write_bytes(data)
-    text = MappedText(path)
+    text = TextFileBytes(path)
     assert text.read(100, 200) == data[100:200] and len(text) == len(data)
     clone = pickle.loads(pickle.dumps(text))
-    assert clone._map is None and clone.read(len(data) - 5, len(data) + 5) == data[-5:]
+    assert clone._file is None and clone.read(len(data) - 5, len(data) + 5) == data[-5:]
     (tmp_path / "empty.txt").write_bytes(b"")
-    with pytest.raises(ValueError, match="empty.txt: file is empty"):
-        MappedText(tmp_path / "empty.txt")
+    with pytest.raises(ValueError, match=r"empty\.txt: file is empty"):
+        TextFileBytes(tmp_path / "empty.txt")
 
 
 def test_csv_reader_agrees_on_quoted_newlines(tmp_path):

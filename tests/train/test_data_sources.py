@@ -164,7 +164,7 @@ def test_text_files_class_count_and_unseen_validation_labels(tmp_path):
         _text_data(tmp_path, 2, train_path="train.csv").setup("fit")
     with pytest.raises(ConfigError, match=r"labels \['superb'\] of the validation file .*val.csv never occur"):
         _text_data(tmp_path, train_path="train.csv", val_path="val.csv").setup("fit")
-    with pytest.raises(ConfigError, match="data source 'text-files' needs data.options.train_path"):
+    with pytest.raises(ConfigError, match=r"data source 'text-files' needs data\.options\.train_path"):
         _text_data(tmp_path).setup("fit")
 
 
@@ -207,7 +207,7 @@ def test_text_corpus_path_errors(tmp_path):
     with pytest.raises(ConfigError, match=rf"data.options.paths\[0\]: no file at {tmp_path}/missing.txt"):
         _corpus_data(tmp_path, paths=["missing.txt"]).setup("fit")
     (tmp_path / "table.parquet").write_bytes(b"PAR1")
-    with pytest.raises(ConfigError, match="is not a .txt, .jsonl or .csv file"):
+    with pytest.raises(ConfigError, match=r"is not a \.txt, \.jsonl or \.csv file"):
         _corpus_data(tmp_path, paths=["table.parquet"]).setup("fit")
 
 

@@ -87,7 +87,7 @@ def test_missing_columns_splits_and_data_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match=rf"data.options.path: no path at {tmp_path}/absent.csv \(relative paths "
                                           rf"start at {tmp_path}\)"):
         _text(tmp_path, path="absent.csv").setup("fit")
-    with pytest.raises(ConfigError, match="needs data.options.path .* or data.options.data_files"):
+    with pytest.raises(ConfigError, match=r"needs data\.options\.path .* or data\.options\.data_files"):
         _text(tmp_path).setup("fit")
 
 
@@ -115,7 +115,7 @@ def test_images_are_prepared_as_the_saved_processor_prepares_them(tmp_path):
                                features=features).save_to_disk(str(tmp_path / "pictures"))
     data = _image_data(tmp_path, path="pictures", validation_size=4)
     data.setup("fit")
-    train_idx, val_idx = carve_validation(12, 4, 0, "x")
+    _, val_idx = carve_validation(12, 4, 0, "x")
     pixels, label = data.val_set[1]
     expected = ImageProcessor.plain((6, 6), num_channels=3).preprocess(pictures[val_idx[1]])
     assert np.array_equal(pixels.numpy(), expected) and label == val_idx[1] % 2
@@ -130,7 +130,7 @@ def test_an_unreadable_image_row_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"cannot read the image in row 1 of the training split \('image'\)"):
         _image_data(tmp_path, path="pictures", validation_size=1).setup("fit")
     datasets.Dataset.from_dict({"image": ["x", "y"], "label": ["a", "b"]}).save_to_disk(str(tmp_path / "strings"))
-    with pytest.raises(ConfigError, match="column 'image' of the training split holds .*not images"):
+    with pytest.raises(ConfigError, match=r"column 'image' of the training split holds .*not images"):
         _image_data(tmp_path, path="strings", validation_size=1).setup("fit")
 
 

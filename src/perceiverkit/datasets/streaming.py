@@ -1,5 +1,5 @@
 """Readers of user files that keep memory flat however large the files are: byte streams read on demand
-(memory-mapped text, documents of CSV/JSONL records) and an index of CSV/JSONL records read one at a time.
+(text files, documents of CSV/JSONL records) and an index of CSV/JSONL records read one at a time.
 
 Everything here is random access (``read(start, end)``, ``record(i)``), so a map-style dataset built on it keeps
 the sampler's exact resume: item ``i`` is the same bytes whether or not the run was interrupted. What stays in
@@ -14,7 +14,7 @@ import abc
 import csv
 import io
 import json
-import mmap
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -27,10 +27,10 @@ __all__ = [
     "RECORD_SUFFIXES",
     "ByteSource",
     "ConcatBytes",
-    "MappedText",
     "MemoryBytes",
     "RecordDocuments",
     "RecordFile",
+    "TextFileBytes",
 ]
 
 #: The separator between documents of a corpus (as :class:`~perceiverkit.datasets.ByteChunks` joins them).
@@ -62,9 +62,11 @@ class MemoryBytes:
         return self.data[start:end]
 
 
-class MappedText:
-    """A text file's bytes as they are on disk (a UTF-8 byte-order mark skipped), memory-mapped: only the pages
-    read are brought in, and the kernel may drop them again."""
+class TextFileBytes:
+    """A text file's bytes as they are on disk (a UTF-8 byte-order mark skipped), read where asked with
+    positioned reads. Not memory-mapped: a mapped file's pages count as the process's resident memory as they
+    are touched (with the kernel's read-around, about a megabyte per random window), so random windows over a
+    2 GB file would make it look 2 GB large; read pages stay in the kernel's page cache instead."""
 
     def __init__(self, path: PathLike) -> None:
         self.path = Path(path)
@@ -75,19 +77,26 @@ class MappedText:
         self.size = self.path.stat().st_size - self.offset
         if self.size == 0:
             raise ValueError(f"{self.path}: file is empty")
-        self._map: mmap.mmap | None = None
+        self._file: IO[bytes] | None = None
 
     def __len__(self) -> int:
         return self.size
 
     def read(self, start: int, end: int) -> bytes:
-        if self._map is None:
-            with open(self.path, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self._map[self.offset + start:self.offset + min(end, self.size)]
+        if self._file is None:
+            self._file = open(self.path, "rb")  # kept open for the next read; dropped on pickling
+        count = max(0, min(end, self.size) - start)
+        if hasattr(os, "pread"):
+            return os.pread(self._file.fileno(), count, self.offset + start)
+        self._file.seek(self.offset + start)
+        return self._file.read(count)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_map": None}  # each process maps the file itself
+        return {**self.__dict__, "_file": None}  # each process opens the file itself
+
+    def __del__(self) -> None:
+        if getattr(self, "_file", None) is not None:
+            self._file.close()  # type: ignore[union-attr]
 
 
 class JoinedBytes(abc.ABC):

@@ -501,7 +501,7 @@ class _IndexedChunks(Dataset):
 class TextCorpusData(PerceiverDataModule):
     """Byte windows of a corpus for masked language modelling, masked afresh each epoch. Options: ``corpus``
     (``jargon``, ``wordnet``, both joined by ``+`` (the default), or ``files`` for only ``paths``), ``paths``
-    (``.txt`` files read as their bytes, memory-mapped; ``.jsonl``/``.csv`` files one document per record, from
+    (``.txt`` files read as their bytes, window by window; ``.jsonl``/``.csv`` files one document per record, from
     ``text_field``, default ``text``), ``sequence_length`` (default 128, [CLS] and [SEP] included),
     ``val_fraction`` (default 0.05: a contiguous region of the bytes at a position seeded by the run's seed),
     ``mask_probability`` (default 0.15) and ``whole_word``. Files are never loaded whole: windows are read from
@@ -515,7 +515,7 @@ class TextCorpusData(PerceiverDataModule):
     def corpus(self) -> Any:  # Any: a datasets.streaming.ByteSource
         """The corpus as one byte stream, read on demand."""
         from ..datasets import read_jargon_file, wordnet_gloss_corpus
-        from ..datasets.streaming import ConcatBytes, MappedText, MemoryBytes, RecordDocuments, RecordFile
+        from ..datasets.streaming import ConcatBytes, MemoryBytes, RecordDocuments, RecordFile, TextFileBytes
 
         corpus = self.option("corpus", "jargon+wordnet")
         documents: list[str] = []
@@ -535,7 +535,7 @@ class TextCorpusData(PerceiverDataModule):
             path = self.existing_path(value, f"data.options.paths[{i}]")
             with reading_data():
                 if path.suffix.lower() == ".txt":
-                    sources.append(MappedText(path))
+                    sources.append(TextFileBytes(path))
                 elif path.suffix.lower() in (".jsonl", ".csv"):
                     sources.append(RecordDocuments(RecordFile(path, field, measure=True)))
                 else:
