@@ -23,12 +23,15 @@ from . import (
     evaluate,
     export_onnx,
     fill_mask,
+    fit,
     flow,
     generate,
     plot,
     predict,
     presets,
+    test,
     train,
+    validate,
 )
 from ._errors import one_line_message
 
@@ -54,7 +57,10 @@ COMMANDS: dict[str, Command] = {
     "flow": flow,
     "eval-flow": eval_flow,
     "autoencode": autoencode,
+    "fit": fit,
     "train": train,
+    "validate": validate,
+    "test": test,
     "evaluate": evaluate,
     "predict": predict,
     "export-onnx": export_onnx,

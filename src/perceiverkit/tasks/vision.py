@@ -34,7 +34,9 @@ class ImageClassifierConfig:
     """An image classifier: a preprocessor, the encoder and one learned decoder query."""
 
     image: ImagePreprocessorConfig = field(default_factory=ImagePreprocessorConfig)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    # One cross-attention head, as in every published image classifier: the default preprocessor's 322 feature
+    # channels (64 conv + 258 Fourier) are not divisible by EncoderConfig's default of 8 heads.
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(num_cross_attention_heads=1))
     num_labels: int = 1000
     problem_type: ProblemType | None = None
     labels: tuple[str, ...] | None = None

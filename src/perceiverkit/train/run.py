@@ -1,22 +1,35 @@
-"""Building and running a training job from a :class:`TrainConfig`."""
+"""The training life cycle of a :class:`TrainConfig`: :func:`fit` (alias :func:`train`), :func:`validate` and
+:func:`test` on a run's checkpoints.
+
+Everything that can be checked is checked before ``output_dir`` is touched: the config's values
+(:func:`~perceiverkit.train.config.load_train_config`), the task, its data source and the model
+(:func:`~perceiverkit.train.config.check_task_settings`), the data itself (the data module is built and set up),
+the loggers, callbacks and Trainer settings, and whether ``output_dir`` already holds a finished run. A run that
+then fails before writing its first checkpoint removes what it created (:func:`_run_directory`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import inspect
 import json
 import math
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 
-from ..config import ConfigError, config_from_dict, config_to_dict
+from ..config import ConfigError
 from ..memory_budget import activation_memory_budget
 from ..tasks.base import TaskModel
-from ..tasks.registry import get_preset, get_task
+from ..tasks.registry import get_task
 from .callbacks import RandomStateCheckpoint, SaveOnSigterm
 from .checkpoint_io import AtomicCheckpointIO
-from .config import TrainConfig, dump_train_config
+from .config import ComponentSpec, MonitorMode, TrainConfig, check_task_settings, dump_train_config, model_config
 from .datamodules import PerceiverDataModule
 from .init_schemes import POSITION_INITS
 from .modules import PerceiverModule
@@ -25,13 +38,10 @@ from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded, u
 if TYPE_CHECKING:
     import lightning as L
 
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
-    return merged
+#: What a run writes into ``output_dir``; ``overwrite`` removes exactly these (other files there are left alone).
+RUN_ENTRIES: tuple[str, ...] = ("model", "checkpoints", "csv", "tensorboard", "metrics.json", "config.yaml")
+#: The best checkpoints' file names: ``best-step120.ckpt`` (the metric's name holds a ``/``, so it stays out).
+BEST_PREFIX = "best-step"
 
 
 def transfer_weights(source: torch.nn.Module, target: torch.nn.Module) -> tuple[list[str], list[str]]:
@@ -53,14 +63,7 @@ def build_model(config: TrainConfig) -> TaskModel[Any]:
     """The task model of a training config: from a preset, a config dict, or a checkpoint to fine-tune."""
     task = get_task(config.task)
     spec = config.model
-    if spec.preset:
-        if spec.preset not in (preset.name for preset in task.presets):
-            raise ConfigError(f"preset {spec.preset!r} is not a {task.name} preset")
-        base = config_to_dict(get_preset(spec.preset).make_config())
-    else:
-        base = {}
-    model_config = config_from_dict(task.config_class, _merge(base, spec.config), where="model.config")
-    model = task.build(model_config)
+    model = task.build(model_config(config))
     if spec.init_from:
         from ..checkpoints import from_pretrained
 
@@ -84,6 +87,7 @@ def build_model(config: TrainConfig) -> TaskModel[Any]:
 class TrainResult:
     """Where the trained model went, the final logged metrics, and whether SIGTERM cut the run short (then
     ``last.ckpt`` in ``checkpoint_dir`` holds the state to resume from and no final model is written).
+    ``best_checkpoint`` is the best kept checkpoint by the monitored metric (None when none was kept).
 
     In a multi-process run every process returns one; ``is_global_zero`` marks the process that wrote the
     model (the others' training metrics are those of their own share of the batches)."""
@@ -93,6 +97,7 @@ class TrainResult:
     checkpoint_dir: Path
     interrupted: bool = False
     is_global_zero: bool = True
+    best_checkpoint: Path | None = None
 
 
 def build_datamodule(config: TrainConfig, model: TaskModel[Any]) -> PerceiverDataModule:
@@ -110,40 +115,209 @@ def _unsharded(model: TaskModel[Any], weights: dict[str, torch.Tensor]) -> TaskM
     return plain
 
 
-def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> TrainResult:
-    """Train, write TensorBoard and CSV logs, checkpoints (``last.ckpt``) and the final model in our format."""
-    import lightning as L
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+# --- what the config chooses: the monitored metric, loggers, callbacks ------------------------------------------------
 
-    config.validate()
+def _default_monitor(module_cls: type[PerceiverModule]) -> tuple[str, MonitorMode]:
+    # Each task's Lightning module names its validation metric (accuracy max, loss and EPE min); val/loss is
+    # logged by every module.
+    return cast("tuple[str, MonitorMode]", getattr(module_cls, "monitor", ("val/loss", "min")))
+
+
+def _mode_of(name: str, module_cls: type[PerceiverModule]) -> MonitorMode:
+    default_name, default_mode = _default_monitor(module_cls)
+    if name == default_name:
+        return default_mode
+    # A metric the task does not rank by default: scores that grow with quality are named so.
+    return "max" if any(word in name for word in ("accuracy", "psnr", "f1")) else "min"
+
+
+def monitored(config: TrainConfig, module_cls: type[PerceiverModule]) -> tuple[str, MonitorMode]:
+    """The metric that ranks checkpoints and its better direction: ``trainer.monitor`` / ``monitor_mode``, else
+    the task module's validation metric (``monitor`` of its Lightning module: accuracy max, loss and EPE min)."""
+    name = config.trainer.monitor or _default_monitor(module_cls)[0]
+    return name, config.trainer.monitor_mode or _mode_of(name, module_cls)
+
+
+def _component(spec: ComponentSpec, base: type, where: str) -> Any:
+    """An instance of ``spec.class_path`` (a subclass of ``base``) made with ``spec.init_args``; one line if the
+    class cannot be found or refuses the arguments."""
+    module_name, _, name = spec.class_path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), name)
+    except ImportError as error:
+        raise ConfigError(f"{where}.class_path: cannot import {spec.class_path!r} ({error}); is it installed?") \
+            from None
+    except AttributeError:
+        raise ConfigError(f"{where}.class_path: module {module_name!r} has no {name!r}") from None
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise ConfigError(f"{where}.class_path: {spec.class_path!r} is not a {base.__module__}.{base.__name__}")
+    try:
+        inspect.signature(found).bind(**spec.init_args)
+    except TypeError as error:
+        raise ConfigError(f"{where}.init_args do not fit {spec.class_path}: {error}") from None
+    try:
+        return found(**spec.init_args)
+    except ImportError as error:  # e.g. MLFlowLogger without mlflow installed
+        raise ConfigError(f"{where}: {spec.class_path} needs a package that is not installed "
+                          f"({' '.join(str(error).split())})") from None
+    except (ValueError, TypeError, OSError) as error:
+        raise ConfigError(f"{where}: {spec.class_path}(**init_args) refused its arguments: "
+                          f"{' '.join(str(error).split())}") from None
+
+
+def _loggers(config: TrainConfig, out: Path) -> list[Any]:
+    from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+    made: list[Any] = []
+    for i, logger in enumerate(config.loggers):
+        if logger == "csv":
+            made.append(CSVLogger(out, name="csv", version=""))
+        elif logger == "tensorboard":
+            made.append(TensorBoardLogger(out, name="tensorboard", version=""))
+        elif isinstance(logger, ComponentSpec):
+            made.append(_component(logger, Logger, f"loggers[{i}]"))
+        else:  # TrainConfig.validate refused it already; kept for library callers that skipped validation
+            raise ConfigError(f"loggers[{i}]: unknown logger {logger!r}")
+    return made
+
+
+def _checkpoint_callbacks(config: TrainConfig, out: Path, module_cls: type[PerceiverModule]) -> list[Any]:
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    t = config.trainer
+    monitor, mode = monitored(config, module_cls)
+    # last.ckpt, for resume: written on its own schedule (epoch ends, or every n steps) whatever validation does.
+    last = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
+                           every_n_train_steps=t.checkpoint_every_n_steps, save_on_train_epoch_end=True)
+    made: list[Any] = [last]
+    if t.save_top_k != 0:
+        # The best k, judged after each validation (never at a training step, where the metric is stale).
+        made.append(ModelCheckpoint(dirpath=out / "checkpoints", filename=BEST_PREFIX + "{step}", monitor=monitor,
+                                    mode=mode, save_top_k=t.save_top_k, auto_insert_metric_name=False,
+                                    save_on_train_epoch_end=False))
+    if t.early_stopping is not None:
+        stop = t.early_stopping
+        name = stop.monitor or monitor
+        stop_mode = stop.mode or (mode if name == monitor else _mode_of(name, module_cls))
+        made.append(EarlyStopping(monitor=name, mode=stop_mode, patience=stop.patience, min_delta=stop.min_delta,
+                                  check_on_train_epoch_end=False))
+    return made
+
+
+def _check_task_options(config: TrainConfig, module_cls: type[PerceiverModule]) -> None:
+    accepted = [name for name in inspect.signature(module_cls.__init__).parameters
+                if name not in ("self", "model", "optim", "total_steps")]
+    unknown = sorted(set(config.task_options) - set(accepted))
+    if unknown:
+        expected = f"expected some of {accepted}" if accepted else "it takes none"
+        raise ConfigError(f"task_options: {unknown} are not options of the {config.task} task; {expected}")
+
+
+def _prepare(config: TrainConfig) -> tuple[TaskModel[Any], PerceiverDataModule, type[PerceiverModule]]:
+    """Check the config against the task, then build the model and the data module and set the data up (reading
+    and checking the data): the part of every command that needs no output folder."""
+    check_task_settings(config)
+    import lightning as L
+
     L.seed_everything(config.seed, workers=True, verbose=False)
     model = build_model(config)
     data = build_datamodule(config, model)
     data.setup("fit")
     data.prepare_model(model)  # class names and input preprocessing, saved with the model
+    module_cls: type[PerceiverModule] = get_task(model.task).lightning_module_class()
+    _check_task_options(config, module_cls)
+    return model, data, module_cls
+
+
+def _trainer(**settings: Any) -> L.Trainer:
+    """A Lightning Trainer; a setting it refuses (an accelerator this machine lacks, an unknown strategy) is a
+    one-line :class:`ConfigError` rather than a traceback."""
+    import lightning as L
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return L.Trainer(**settings)
+    except (MisconfigurationException, ValueError, RuntimeError) as error:
+        raise ConfigError(f"trainer: {' '.join(str(error).split())}") from None
+
+
+# --- the run directory ----------------------------------------------------------------------------------------------
+
+def check_output_dir(config: TrainConfig) -> None:
+    """Refuse an ``output_dir`` that holds a finished run (``model/``) unless the config asks to ``overwrite`` it
+    or to ``resume`` (a finished run's old model would otherwise be silently replaced)."""
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output_dir {out} is a file; give a folder")
+    if (out / "model").exists() and not config.overwrite and config.resume is None:
+        raise ConfigError(f"output_dir {out} already holds a finished run (model/); choose another output_dir, or "
+                          "pass --overwrite (overwrite: true) to replace it, or resume=auto to continue it")
+
+
+@contextlib.contextmanager
+def _run_directory(out: Path, overwrite: bool) -> Iterator[None]:
+    """Create ``out`` for a run; if the body fails before a checkpoint was written, remove what this run created
+    (a failed start leaves no half-written run behind; a run that saved a checkpoint is kept, to be resumed)."""
+    if overwrite:
+        for name in RUN_ENTRIES:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    existed = out.exists()
+    before = set(out.iterdir()) if existed else set()
+    checkpoints = out / "checkpoints"
+    old_checkpoints = set(checkpoints.iterdir()) if checkpoints.is_dir() else set()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        written = set(checkpoints.iterdir()) - old_checkpoints if checkpoints.is_dir() else set()
+        if not written:
+            created = set(out.iterdir()) - before if out.is_dir() else set()
+            for path in created:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if not existed and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
+def _translate_monitor_errors(error: BaseException, names: list[str]) -> ConfigError | None:
+    # Lightning learns only at the first validation that a monitored name is never logged.
+    text = str(error)
+    if "could not find the monitored key" in text or "Early stopping conditioned on metric" in text:
+        return ConfigError(f"trainer.monitor / early_stopping.monitor: {names} is not among the metrics this task "
+                           f"logs ({' '.join(text.split())})")
+    return None
+
+
+# --- the life cycle -------------------------------------------------------------------------------------------------
+
+def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> TrainResult:
+    """Train: write ``config.yaml``, TensorBoard and CSV logs (or the configured loggers), checkpoints (the best
+    ``trainer.save_top_k`` by the monitored metric, and ``last.ckpt``) and the final model in our format."""
+    config.validate()
+    check_output_dir(config)
+    model, data, module_cls = _prepare(config)
+    from lightning.pytorch.callbacks import Callback, LearningRateMonitor
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     t = config.trainer
     total = t.max_steps
     if total <= 0:
-        if t.max_epochs <= 0:
-            raise ConfigError("set trainer.max_steps or trainer.max_epochs")
         per_epoch = math.ceil(len(data.train_dataloader()) / t.accumulate_grad_batches)
         total = per_epoch * t.max_epochs
-    module_cls: type[PerceiverModule] = get_task(model.task).lightning_module_class()
     module = module_cls(model, config.optim, total, **config.task_options)
     if config.model.compile:
         # Compiles the model in place: parameter names, and so checkpoints, stay those of the uncompiled model.
         model.compile(backend=config.model.compile_backend, fullgraph=config.model.compile_fullgraph)
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(dump_train_config(config))
-    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
-                                 every_n_train_steps=t.checkpoint_every_n_steps, save_on_train_epoch_end=True)
+    monitor = monitored(config, module_cls)[0]
     last = out / "checkpoints" / "last.ckpt"
-    resume = config.resume
-    if resume == "auto":  # continue where a previous run in this folder stopped, or start afresh
-        resume = str(last) if last.is_file() else None
-    trainer = L.Trainer(
+    configured = [_component(spec, Callback, f"callbacks[{i}]") for i, spec in enumerate(config.callbacks)]
+    checkpointing = _checkpoint_callbacks(config, out, module_cls)
+    trainer = _trainer(
         max_steps=t.max_steps, max_epochs=t.max_epochs, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
         accumulate_grad_batches=t.accumulate_grad_batches, accelerator=t.accelerator, devices=t.devices,
         num_nodes=t.num_nodes, strategy=FullyShardedStrategy() if t.strategy == FSDP else t.strategy,
@@ -152,20 +326,28 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Tra
         limit_val_batches=t.limit_val_batches, enable_progress_bar=t.enable_progress_bar,
         deterministic=t.deterministic, default_root_dir=out,
         use_distributed_sampler=False,  # EpochSeededSampler shares batches out itself, reproducibly
-        logger=[CSVLogger(out, name="csv", version=""), TensorBoardLogger(out, name="tensorboard", version="")],
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"),
-                   RandomStateCheckpoint(), SaveOnSigterm(str(last)), *(callbacks or [])],
+        logger=_loggers(config, out),
+        callbacks=[*checkpointing, LearningRateMonitor(logging_interval="step"),
+                   RandomStateCheckpoint(), SaveOnSigterm(str(last)), *configured, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
     )
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    try:
-        # The model compiles at its first training step, inside fit: the budget must be in force then.
-        with activation_memory_budget(config.model.compile_memory_budget):
-            trainer.fit(module, datamodule=data, ckpt_path=resume)
-    except SIGTERMException:
-        return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True,
-                           is_global_zero=trainer.is_global_zero)
+    resume = config.resume
+    if resume == "auto":  # continue where a previous run in this folder stopped, or start afresh
+        resume = str(last) if last.is_file() else None
+    with _run_directory(out, overwrite=config.overwrite and config.resume is None):
+        (out / "config.yaml").write_text(dump_train_config(config))
+        try:
+            # The model compiles at its first training step, inside fit: the budget must be in force then.
+            with activation_memory_budget(config.model.compile_memory_budget):
+                trainer.fit(module, datamodule=data, ckpt_path=resume)
+        except SIGTERMException:
+            return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True,
+                               is_global_zero=trainer.is_global_zero)
+        except Exception as error:
+            translated = _translate_monitor_errors(error, [monitor])
+            if translated is None:
+                raise
+            raise translated from None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     model_dir = out / "model"
     weights = full_state_dict(model)  # under FSDP a collective: every process contributes its slice
@@ -174,8 +356,61 @@ def train(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Tra
         data.prepare_model(final)  # a sharded model's plain copy needs the data's preprocessing as well
         final.save_pretrained(model_dir)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return TrainResult(model_dir, metrics, out / "checkpoints", is_global_zero=trainer.is_global_zero)
+    best = next((Path(c.best_model_path) for c in checkpointing if getattr(c, "monitor", None) == monitor
+                 and getattr(c, "best_model_path", "")), None)
+    return TrainResult(model_dir, metrics, out / "checkpoints", is_global_zero=trainer.is_global_zero,
+                       best_checkpoint=best)
 
 
-__all__ = ["TrainResult", "build_datamodule", "build_model", "train", "transfer_weights"
-]
+#: ``train`` is ``fit``: the name the command line and older code use.
+train = fit
+
+
+def find_checkpoint(config: TrainConfig, ckpt: str = "best") -> Path:
+    """The checkpoint that ``validate`` / ``test`` read: ``best`` (the one the run's ``ModelCheckpoint`` recorded
+    as best by the monitored metric), ``last`` (``last.ckpt``) or a path to a ``.ckpt`` file."""
+    from ..checkpoints.training_runs import best_checkpoint
+
+    folder = Path(config.output_dir) / "checkpoints"
+    if ckpt not in ("best", "last"):
+        path = Path(ckpt)
+        if not path.is_file():
+            raise ConfigError(f"--ckpt {ckpt}: no such checkpoint file; give best, last or a .ckpt path")
+        return path
+    found = folder / "last.ckpt" if ckpt == "last" else best_checkpoint(folder) if folder.is_dir() else None
+    if found is None or not found.is_file():
+        what = "last.ckpt" if ckpt == "last" else "best checkpoint (save_top_k=0, or no validation ran yet)"
+        raise ConfigError(f"no {what} in {folder}; train first (perceiverkit fit with output_dir="
+                          f"{config.output_dir}) or give --ckpt last or a .ckpt path")
+    return found
+
+
+def _evaluate(config: TrainConfig, split: Literal["validation", "test"], ckpt: str) -> tuple[dict[str, float], Path]:
+    from .evaluate import EvaluationData, evaluate
+
+    config.validate()
+    check_task_settings(config)
+    path = find_checkpoint(config, ckpt)
+    # The checkpoint's own model record rebuilds the model (evaluate checks the data's classes and input
+    # preparation against it); the data, its seed and the task options are the config's.
+    metrics = evaluate(path, EvaluationData(config.data, config.seed, dict(config.task_options)), split,
+                       accelerator=config.trainer.accelerator, progress=config.trainer.enable_progress_bar)
+    return metrics, path
+
+
+def validate(config: TrainConfig, ckpt: str = "best") -> tuple[dict[str, float], Path]:
+    """The validation metrics (``val/...``) of a run's checkpoint (``best``, ``last`` or a path) on the config's
+    validation data, in one process; returns them and the checkpoint read."""
+    return _evaluate(config, "validation", ckpt)
+
+
+def test(config: TrainConfig, ckpt: str = "best") -> tuple[dict[str, float], Path]:
+    """The test metrics (``test/...``) of a run's checkpoint on the data source's test split (the only place
+    a config reads it; a source without one is a :class:`ConfigError`); returns them and the checkpoint read."""
+    return _evaluate(config, "test", ckpt)
+
+
+test.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported into a test module
+
+__all__ = ["RUN_ENTRIES", "TrainResult", "build_datamodule", "build_model", "check_output_dir", "find_checkpoint",
+           "fit", "monitored", "test", "train", "transfer_weights", "validate"]
