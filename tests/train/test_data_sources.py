@@ -107,8 +107,8 @@ def _write_csv(path: Path, rows, header=("text", "label")) -> Path:
     return path
 
 
-def _text_data(base: Path, num_labels: int = 3, **options) -> LabelledTextFilesData:
-    spec = DataSpec(source="text-files", batch_size=4, options=options, base_dir=str(base))
+def _text_data(base: Path, num_labels: int = 3, num_workers: int = 0, **options) -> LabelledTextFilesData:
+    spec = DataSpec(source="text-files", batch_size=4, num_workers=num_workers, options=options, base_dir=str(base))
     return LabelledTextFilesData(spec, SequenceClassifierConfig(num_labels=num_labels), seed=0)
 
 
@@ -168,8 +168,9 @@ def test_text_files_class_count_and_unseen_validation_labels(tmp_path):
         _text_data(tmp_path).setup("fit")
 
 
-def _corpus_data(base: Path, **options) -> TextCorpusData:
-    spec = DataSpec(source="text-corpus", batch_size=4, options={"corpus": "files", **options}, base_dir=str(base))
+def _corpus_data(base: Path, num_workers: int = 0, **options) -> TextCorpusData:
+    spec = DataSpec(source="text-corpus", batch_size=4, num_workers=num_workers, options={"corpus": "files", **options},
+                    base_dir=str(base))
     return TextCorpusData(spec, MaskedLanguageModelConfig(), seed=0)
 
 
@@ -223,3 +224,53 @@ def test_the_cli_refuses_a_class_count_mismatch_in_one_line_before_writing(tmp_p
     assert code == 2 and err.count("\n") == 1, err
     assert "has 3 classes (cat, dog, owl) but model.config.num_labels is 2" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_on_a_streamed_corpus_resumed_mid_epoch_ends_with_the_same_weights(tmp_path):
+    """Train 6 steps straight, and 3 steps then a resumed 3 more, on a .txt read window by window: the data
+    order comes back from the step count, so both end bit-identical. The learning rate is constant (no warm-up,
+    min_lr_ratio 1) so that the stopped run's schedule is the uninterrupted run's."""
+    from safetensors.torch import load_file
+
+    from perceiverkit.train import load_train_config, train
+
+    (tmp_path / "corpus.txt").write_text("".join(f"Line {i}: {' '.join(['words'] * (i % 9))} ünïcödé.\n"
+                                                 for i in range(3000)), encoding="utf-8")
+    config = {"task": "masked-lm", "seed": 3,
+              "model": {"config": {"vocab_size": 262, "max_position_embeddings": 34, "d_model": 32,
+                                   "encoder": {"num_latents": 8, "d_latents": 32, "num_self_attends_per_block": 1,
+                                               "num_self_attention_heads": 2, "num_cross_attention_heads": 1,
+                                               "attention_dropout": 0.0},
+                                   "decoder_num_heads": 1}},
+              "data": {"source": "text-corpus", "batch_size": 4,
+                       "options": {"corpus": "files", "paths": ["corpus.txt"], "sequence_length": 34}},
+              "optim": {"warmup_steps": 0, "min_lr_ratio": 1.0},
+              "trainer": {"accelerator": "cpu", "enable_progress_bar": False, "limit_val_batches": 0,
+                          "deterministic": True}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+
+    def run(out: str, steps: int, *extra: str) -> dict[str, torch.Tensor]:
+        train(load_train_config(None, tmp_path / "config.yaml", [f"output_dir={tmp_path / out}",
+                                                                  f"trainer.max_steps={steps}", *extra]))
+        return load_file(tmp_path / out / "model" / "model.safetensors")
+
+    straight = run("straight", 6)
+    halfway = run("stopped", 3)
+    resumed = run("stopped", 6, "resume=auto")
+    assert straight.keys() == resumed.keys()
+    assert not all(torch.equal(straight[k], halfway[k]) for k in straight)  # the last 3 steps changed weights
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_loader_workers_open_their_own_files_and_give_the_same_batches(tmp_path):
+    _write_csv(tmp_path / "reviews.csv", ROWS)
+    (tmp_path / "c.txt").write_bytes(os.urandom(5000))
+    for make in (lambda n: _text_data(tmp_path, train_path="reviews.csv", validation_size=12, num_workers=n),
+                 lambda n: _corpus_data(tmp_path, paths=["c.txt"], sequence_length=18, num_workers=n)):
+        batches = []
+        for workers in (0, 2):
+            data = make(workers)
+            data.setup("fit")
+            data.train_set[0]  # opens the file in this process first: the workers must not inherit a handle
+            batches.append([batch["input_ids"] for batch in data.val_dataloader()])
+        assert len(batches[0]) > 1 and all(torch.equal(a, b) for a, b in zip(*batches, strict=True))
