@@ -274,3 +274,25 @@ def test_loader_workers_open_their_own_files_and_give_the_same_batches(tmp_path)
             data.train_set[0]  # opens the file in this process first: the workers must not inherit a handle
             batches.append([batch["input_ids"] for batch in data.val_dataloader()])
         assert len(batches[0]) > 1 and all(torch.equal(a, b) for a, b in zip(*batches, strict=True))
+
+
+def test_every_data_source_option_is_documented():
+    """Each option a registered data source accepts is named in docs/training.md: in the source's own section
+    (a heading naming it) or in its row of a table."""
+    import re
+
+    from perceiverkit.tasks import TASKS
+    from perceiverkit.tasks.registry import get_task
+
+    docs = (Path(__file__).parents[2] / "docs" / "training.md").read_text(encoding="utf-8")
+    sections = re.split(r"\n(?=#+ )", docs)
+    missing = []
+    for task in TASKS:
+        spec = get_task(task)
+        for source in spec.data_sources:
+            cls = spec.data_source_class(source)
+            assert cls.__doc__, f"{cls.__name__} has no docstring"
+            where = "\n".join([s for s in sections if f"`{source}`" in s.split("\n", 1)[0]] +
+                              [line for line in docs.splitlines() if line.startswith(f"| `{source}` |")])
+            missing += [f"{task}:{source}:{option}" for option in cls.options if f"`{option}`" not in where]
+    assert missing == []

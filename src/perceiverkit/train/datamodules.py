@@ -65,6 +65,12 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
             return None
         return self.existing_path(value, f"data.options.{name}", kind)
 
+    def optional_path(self, name: str) -> Path | None:
+        """Option ``name`` resolved against the config file's folder, or None when absent (for the system data
+        sets' ``root``, whose readers name the Debian package when the files are missing)."""
+        value = self.option(name)
+        return None if value in (None, "") else self.spec.resolve_path(value)
+
     def existing_path(self, value: object, where: str, kind: str = "file") -> Path:
         """``value`` as a path that exists, relative ones from the config file's folder
         (:meth:`DataSpec.resolve_path`), not the working directory; ``where`` names the option in errors."""
@@ -209,6 +215,10 @@ def carve_validation(length: int, size: int | float, seed: int, where: str) -> t
 # --- images ---------------------------------------------------------------------------------------------------
 
 class FashionMNISTData(PerceiverDataModule):
+    """Fashion-MNIST (Debian's ``dataset-fashion-mnist``). Options: ``root`` (a copy elsewhere), ``augment``
+    (default true: random flips and crops of training images), ``train_limit`` (train on the first that many),
+    ``validation_size`` (default 5,000 training images held out) and ``split_seed`` (default 0)."""
+
     source = "fashion-mnist"
     options = ("root", "augment", "train_limit", "validation_size", "split_seed")
     input_name = "pixel_values"
@@ -232,7 +242,7 @@ class FashionMNISTData(PerceiverDataModule):
         images), without augmentation; training: the rest (``train_limit`` keeps its first that many)."""
         from ..datasets import FashionMNIST
 
-        root = self.option("root")
+        root = self.optional_path("root")
         augmented = FashionMNIST("train", root=root, augment=self.option("augment", True))
         plain = FashionMNIST("train", root=root)
         train_idx, val_idx = carve_validation(len(plain), self.option("validation_size", 5000),
@@ -244,10 +254,13 @@ class FashionMNISTData(PerceiverDataModule):
     def build_test(self) -> Dataset:
         from ..datasets import FashionMNIST
 
-        return FashionMNIST("test", root=self.option("root"))
+        return FashionMNIST("test", root=self.optional_path("root"))
 
 
 class DigitsData(PerceiverDataModule):
+    """scikit-learn's 8×8 digits. Options: ``validation_size`` (default a fifth of the training split) and
+    ``split_seed`` (default 0: the train/test split and the validation carve)."""
+
     source = "digits"
     options = ("validation_size", "split_seed")
     input_name = "pixel_values"
@@ -407,19 +420,22 @@ class _TextClassificationData(PerceiverDataModule):
 
 
 class WordNetData(_TextClassificationData):
+    """WordNet glosses labelled with their synset's lexicographer class (45; Debian's ``wordnet-base``), in
+    fixed train/val/test splits. Options: ``root`` (a copy elsewhere) and the tokenizer options."""
+
     source = "wordnet-lexnames"
     options = ("root", *TOKENIZER_OPTIONS)
 
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets import WordNetLexnames
 
-        root = self.option("root")
+        root = self.optional_path("root")
         return WordNetLexnames("train", root=root, seed=self.seed), WordNetLexnames("val", root=root, seed=self.seed)
 
     def build_test(self) -> Dataset:
         from ..datasets import WordNetLexnames
 
-        return WordNetLexnames("test", root=self.option("root"), seed=self.seed)
+        return WordNetLexnames("test", root=self.optional_path("root"), seed=self.seed)
 
     def label_names(self) -> tuple[str, ...] | None:
         return tuple(self.train_set.classes) if self.train_set is not None else None  # type: ignore[attr-defined]
@@ -812,7 +828,8 @@ class HFTextCorpusData(_HFData, TextCorpusData):
 # --- optical flow, point clouds, video ---------------------------------------------------------------------
 
 class FlowPairsData(PerceiverDataModule):
-    """Real photos warped by known smooth flow fields, at the model's training size."""
+    """Real photos warped by known smooth flow fields, at the model's training size. Options: ``train_length``
+    (default 20,000 pairs), ``val_length`` (64, from another random stream) and ``max_displacement`` (8 px)."""
 
     source = "flow-pairs"
     options = ("train_length", "val_length", "max_displacement")
@@ -831,6 +848,10 @@ class FlowPairsData(PerceiverDataModule):
 
 
 class PointCloudData(PerceiverDataModule):
+    """Points sampled from parametric shapes under random pose, scale and noise. Options: ``num_points`` (256),
+    ``train_length`` (6,000), ``val_length`` (600), ``test_length`` (600; a third random stream) and ``noise``
+    (0.02)."""
+
     source = "point-clouds"
     options = ("num_points", "train_length", "val_length", "test_length", "noise")
     input_name = "points"
@@ -858,7 +879,8 @@ class PointCloudData(PerceiverDataModule):
 
 class VideoClipsData(PerceiverDataModule):
     """Windows of real video with audio (by default the bundled Big Buck Bunny clip); validation uses every
-    fourth window, training the rest."""
+    fourth window, training the rest. Options: ``videos`` (video files with audio) and ``stride`` (default 2,
+    frames between windows)."""
 
     source = "video-clips"
     options = ("videos", "stride")
@@ -867,7 +889,10 @@ class VideoClipsData(PerceiverDataModule):
         from ..datasets.video_clips import VideoClips
 
         c = self.expect(self.model_config, MultimodalAutoencoderConfig)
-        clips = VideoClips(self.option("videos"), num_frames=c.num_frames, image_size=c.image_size,
+        listed = self.option("videos") or []
+        videos = [self.existing_path(v, f"data.options.videos[{i}]")
+                  for i, v in enumerate([listed] if isinstance(listed, str) else listed)]
+        clips = VideoClips(videos, num_frames=c.num_frames, image_size=c.image_size,
                            samples_per_frame=c.audio_samples_per_frame, num_labels=c.num_labels,
                            stride=int(self.option("stride", 2)))
         val_idx = list(range(0, len(clips), 4))
