@@ -158,3 +158,24 @@ def test_mlm_windows_are_the_joined_texts(tmp_path):
     assert [data.val_set[i][1] for i in range(len(oracle_val))] == [oracle_val[i] for i in range(len(oracle_val))]
     batch = data.collate([data.train_set[0], data.train_set[1]])
     assert batch["input_ids"].shape == (2, 34)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".jsonl", ".parquet", ".arrow"])
+def test_each_file_format_is_one_train_split_read_as_written(tmp_path, suffix):
+    table = datasets.Dataset.from_dict({"text": TEXTS, "label": LABELS})
+    path = tmp_path / f"reviews{suffix}"
+    if suffix == ".arrow":  # a file of Arrow's streaming format, as datasets writes its own cache files
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.data.table.schema) as writer:
+            writer.write_table(table.data.table)
+    else:
+        {".csv": table.to_csv, ".json": table.to_json, ".jsonl": table.to_json,
+         ".parquet": table.to_parquet}[suffix](str(path))
+    data = _text(tmp_path, path=path.name, validation_size=5)
+    data.setup("fit")
+    assert list(data.splits()) == ["train"]
+    train_idx, val_idx = carve_validation(40, 5, 0, "x")
+    assert [data.val_set[i][0] for i in range(5)] == [TEXTS[j] for j in val_idx]
+    assert [data.train_set[i] for i in range(len(train_idx))] == [(TEXTS[j], int(LABELS[j] == "pos"))
+                                                                  for j in train_idx]
+    if suffix == ".arrow":  # mapped where it lies, not copied into a cache
+        assert data.splits()["train"].cache_files[0]["filename"] == str(path)

@@ -72,7 +72,9 @@ class PackedTextData(PerceiverDataModule):
             raise ConfigError(f"unknown corpus {unknown[0]!r}; use {' and/or '.join(readers)} (joined by +), "
                               "or text files under paths")
         documents = [document for name in names for document in readers[name]()]
-        documents += [document for path in self.option("paths", []) or [] for document in read_text_documents(path)]
+        paths = [self.existing_path(path, f"data.options.paths[{i}]")  # from the config file's folder
+                 for i, path in enumerate(self.option("paths", []) or [])]
+        documents += [document for path in paths for document in read_text_documents(path)]
         if not documents:
             raise ConfigError("the text corpus is empty: choose corpus: jargon+wordnet or give paths")
         length, fraction = self.sequence_length(), float(self.option("val_fraction", 0.05))
