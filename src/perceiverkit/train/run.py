@@ -283,13 +283,19 @@ def _run_directory(out: Path, overwrite: bool) -> Iterator[None]:
         raise
 
 
-def _translate_monitor_errors(error: BaseException, names: list[str]) -> ConfigError | None:
-    # Lightning learns only at the first validation that a monitored name is never logged.
+def _translate_monitor_errors(error: BaseException, task: str) -> ConfigError | None:
+    """Lightning learns only at the first validation that a monitored name is never logged (ModelCheckpoint and
+    EarlyStopping each say so in their own words): one line naming the setting and the metrics there are."""
+    import re
+
     text = str(error)
-    if "could not find the monitored key" in text or "Early stopping conditioned on metric" in text:
-        return ConfigError(f"trainer.monitor / early_stopping.monitor: {names} is not among the metrics this task "
-                           f"logs ({' '.join(text.split())})")
-    return None
+    found = re.search(r"ModelCheckpoint\(monitor='([^']*)'\)", text) or re.search(r"conditioned on metric `([^`]*)`",
+                                                                                 text)
+    if found is None:
+        return None
+    logged = list(dict.fromkeys(re.findall(r"val/[\w/]+", text.replace(found.group(1), ""))))
+    return ConfigError(f"trainer.monitor (or trainer.early_stopping.monitor): {found.group(1)!r} is not a metric the "
+                       f"{task} task logs; its validation metrics are {logged}")
 
 
 # --- the life cycle -------------------------------------------------------------------------------------------------
@@ -344,7 +350,7 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
             return TrainResult(out / "model", {}, out / "checkpoints", interrupted=True,
                                is_global_zero=trainer.is_global_zero)
         except Exception as error:
-            translated = _translate_monitor_errors(error, [monitor])
+            translated = _translate_monitor_errors(error, config.task)
             if translated is None:
                 raise
             raise translated from None
