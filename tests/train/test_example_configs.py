@@ -1,6 +1,6 @@
 """Every example config under configs/ runs as shipped: copied next to a small generated data set of the layout
-its comments describe, trained for 2 steps from another working directory (relative data paths start at the
-config file's folder), and the saved model knows the data's class names."""
+its comments describe, trained for 2 steps (``perceiverkit fit``) from another working directory (relative data
+paths start at the config file's folder), and the saved model knows the data's class names."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_example_config_trains_two_steps(name, tmp_path, monkeypatch, capsys):
     classes = EXAMPLES[name](folder / "data")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    code = main(["train", "--config", str(folder / name), "--set", "trainer.max_steps=2", "data.batch_size=4",
+    code = main(["fit", "--config", str(folder / name), "--set", "trainer.max_steps=2", "data.batch_size=4",
                  "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "trainer.limit_val_batches=1",
                  "trainer.log_every_n_steps=1", "data.options.cache_dir=hf-cache" if name.startswith("hf-") else
                  "seed=0", f"output_dir={tmp_path / 'run'}"])
