@@ -1,0 +1,150 @@
+"""The playground's parts without a browser: what each tab computes, the files it reads and writes, and how it
+refuses bad input. (tests/app/test_browser.py drives the whole page in Chromium.)"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from perceiverkit import EncoderConfig
+from perceiverkit.app.errors import InputError, shown_in_page
+from perceiverkit.app.flow import read_ground_truth
+from perceiverkit.app.image_classification import classify
+from perceiverkit.app.models import UNTRAINED_NOTE, choose_models
+from perceiverkit.app.pictures import enlarge, flow_arrows, side_by_side_webm
+from perceiverkit.app.point_cloud import class_names, posed_shape
+from perceiverkit.cli import main
+from perceiverkit.datasets.point_clouds import SHAPES
+from perceiverkit.pipelines import pipeline
+from perceiverkit.tasks.point_cloud import PointCloudClassifier, PointCloudClassifierConfig
+from perceiverkit.tasks.text import SequenceClassifier, SequenceClassifierConfig
+
+
+def _write_flo(path: Path, flow: np.ndarray) -> Path:
+    # Middlebury's .flo layout, written from its specification: "PIEH", width and height as int32, then u, v
+    # interleaved as float32, row by row.
+    height, width = flow.shape[:2]
+    path.write_bytes(b"PIEH" + struct.pack("<ii", width, height) + flow.astype("<f4").tobytes())
+    return path
+
+
+def test_flo_ground_truth_is_read_with_unknown_pixels_as_nan(tmp_path: Path) -> None:
+    flow = np.arange(3 * 4 * 2, dtype=np.float32).reshape(3, 4, 2)
+    flow[1, 2] = 1e10  # the format's "unknown"
+    read = read_ground_truth(str(_write_flo(tmp_path / "truth.flo", flow)))
+    assert read.shape == (3, 4, 2) and np.isnan(read[1, 2]).all()
+    known = np.ones((3, 4), bool)
+    known[1, 2] = False
+    assert np.array_equal(read[known], flow[known])
+
+
+def test_bad_ground_truth_files_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a.flo").write_bytes(b"JUNK" + bytes(12))
+    with pytest.raises(InputError, match=r"a.flo is not a Middlebury .flo file"):
+        read_ground_truth(str(tmp_path / "a.flo"))
+    np.save(tmp_path / "b.npy", np.zeros((4, 5)))
+    with pytest.raises(InputError, match=r"must have shape \(height, width, 2\), got \(4, 5\)"):
+        read_ground_truth(str(tmp_path / "b.npy"))
+    (tmp_path / "c.npy").write_text("not numpy")
+    with pytest.raises(InputError, match=r"c\.npy is neither a \.npy array nor a \.flo file"):
+        read_ground_truth(str(tmp_path / "c.npy"))
+
+
+def test_enlarge_repeats_pixels_by_a_whole_factor() -> None:
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    big = enlarge(image, min_side=10)  # factor ceil(10 / 3) = 4
+    assert big.shape == (12, 16) and big[5, 9] == image[1, 2]
+
+
+def test_flow_arrows_end_where_the_flow_moves_the_point() -> None:
+    frame = np.zeros((12, 12, 3), np.uint8)
+    flow = np.zeros((12, 12, 2), np.float32)
+    flow[..., 0] = 3.0  # three pixels to the right, everywhere
+    picture = flow_arrows(frame, flow, step=6, min_side=120)  # factor 10: grid points at pixels 3 and 9
+    yellow = (picture[..., 0] > 200) & (picture[..., 1] > 200) & (picture[..., 2] < 50)
+    row = 35  # (3 + 0.5) × 10: the row through the first grid points
+    assert yellow[row, 40:60].all()  # on the shaft, 3 × 10 pixels long from x = 35
+    assert not yellow[row, 70:85].any()  # between the end of one arrow (65) and the start of the next (95)
+    assert not yellow[5:25].any()  # no arrows between grid rows
+
+
+def test_side_by_side_video_decodes_to_both_halves(tmp_path: Path) -> None:
+    import av
+
+    left = np.zeros((3, 16, 16, 3), np.uint8)
+    left[..., 0] = 200  # red
+    right = np.zeros_like(left)
+    right[..., 2] = 200  # blue
+    path = side_by_side_webm(left, right, tmp_path / "v.webm", fps=25, min_side=64)
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (64, 64 + 8 + 64, 3)
+    first = frames[0].astype(int)
+    assert np.abs(first[8:56, 8:56] - [200, 0, 0]).mean() < 20  # VP8 is lossy: near, not equal
+    assert np.abs(first[8:56, 80:128] - [0, 0, 200]).mean() < 20
+
+
+def test_posed_sphere_stays_a_sphere() -> None:
+    points = posed_shape("sphere", 512, seed=3)
+    radii = np.linalg.norm(points, axis=-1)  # a rotation keeps every distance from the origin
+    assert points.shape == (512, 3) and abs(radii.mean() - 1) < 0.01 and radii.std() < 0.03
+    assert not np.allclose(points, posed_shape("sphere", 512, seed=4))
+    with pytest.raises(InputError, match="unknown shape 'blob'"):
+        posed_shape("blob", 512, 0)
+
+
+def test_class_names_fall_back_to_the_shapes_for_a_point_clouds_model() -> None:
+    model = PointCloudClassifier(PointCloudClassifierConfig(encoder=EncoderConfig(
+        num_latents=4, d_latents=16, num_self_attends_per_block=1, num_self_attention_heads=2,
+        num_cross_attention_heads=1)))
+    assert class_names(model) == SHAPES
+    model.config.labels = tuple("abcdefgh")
+    assert class_names(model) == tuple("abcdefgh")
+
+
+def test_page_errors_are_one_line_and_name_the_upload_not_its_folder(tmp_path: Path) -> None:
+    upload = tmp_path / "gradio" / "0123abcd" / "notes.png"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("not an image")
+    fashion = pipeline("image-classification", "fashion-mnist-classifier")
+    with pytest.raises(gr.Error) as raised:
+        shown_in_page(lambda path: classify(fashion, path))(str(upload))
+    assert raised.value.message == ("notes.png is not an image this app can read; upload a PNG, JPEG, BMP, GIF, "
+                                    "WebP or TIFF file")
+    with pytest.raises(gr.Error, match="no image given"):
+        shown_in_page(lambda path: classify(fashion, path))(None)
+
+    def bug(_: str) -> None:
+        raise TypeError("a bug keeps its traceback")
+
+    with pytest.raises(TypeError):
+        shown_in_page(bug)("x")
+
+
+def test_model_dirs_replace_their_tab_and_untrained_tabs_say_so(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    tiny = EncoderConfig(num_latents=4, d_latents=16, num_self_attends_per_block=1, num_self_attention_heads=2,
+                         num_cross_attention_heads=1)
+    PointCloudClassifier(PointCloudClassifierConfig(encoder=tiny)).save_pretrained(tmp_path / "pc")
+    models = choose_models([str(tmp_path / "pc")], device="cpu")
+    assert models["point-cloud"].trained and models["point-cloud"].source == str(tmp_path / "pc")
+    assert not models["autoencoding"].trained and UNTRAINED_NOTE in models["autoencoding"].describe()
+    assert models["fill-mask"].source == "byte-mlm"
+
+    with pytest.raises(ValueError, match="are both point-cloud-classification models; give one per task"):
+        choose_models([str(tmp_path / "pc"), str(tmp_path / "pc")], device="cpu")
+    SequenceClassifier(SequenceClassifierConfig(num_labels=2, max_position_embeddings=16, d_model=16, encoder=tiny)) \
+        .save_pretrained(tmp_path / "text")
+    with pytest.raises(ValueError, match="holds a text-classification model, which has no tab"):
+        choose_models([str(tmp_path / "text")], device="cpu")
+
+
+def test_app_command_refuses_a_missing_checkpoint_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["app", "--model-dir", "/definitely/not/here", "--port", "7999"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/definitely/not/here" in err
