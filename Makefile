@@ -9,7 +9,7 @@ DATA_PACKAGES := dataset-fashion-mnist wordnet-base jargon-text
 DATA_FILES := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz /usr/share/wordnet/data.noun \
 	/usr/share/doc/jargon-text/jargon.txt.gz
 
-.PHONY: venv data demo lint test test-all clean
+.PHONY: venv data browser demo lint test test-all clean
 
 venv: $(STAMP)
 
@@ -20,6 +20,15 @@ data:
 	elif [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DATA_PACKAGES); \
 	else echo "note: run 'sudo apt-get install $(DATA_PACKAGES)' for the real-data tests and training"; fi
+
+# Debian's Chromium and its WebDriver, for the playground's browser test (installed when running as root, like the
+# data sets; the test skips, naming these packages, where they are missing).
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "browser present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	else echo "note: run 'sudo apt-get install $(BROWSER_PACKAGES)' for the playground's browser test"; fi
 
 # Reinstall when the project metadata or the pins change.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -47,7 +56,7 @@ test: $(STAMP) data lint
 
 # Everything, adding the slow tests: multi-step and multi-process training, kill-and-resume, ONNX export,
 # compiled models and full-size builds. This is what CI runs.
-test-all: $(STAMP) data lint
+test-all: $(STAMP) data browser lint
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 clean:
