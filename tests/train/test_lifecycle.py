@@ -260,6 +260,8 @@ def test_a_finished_run_is_not_replaced_unless_asked(run, tmp_path):
 @pytest.mark.parametrize(("override", "message"), [
     # found only at the first validation, after the folder was made: it is removed again
     ("trainer.monitor=val/nope", "'val/nope'"),
+    # found by running one validation example through the model, before the folder is made
+    ("model.config.image.in_channels=3", "the data does not fit the model (images must have 3 channels"),
     # found when the callback is imported, before the folder is made
     ("callbacks=[{class_path: lightning.pytorch.callbacks.NoSuchCallback}]",
      "callbacks[0].class_path: module 'lightning.pytorch.callbacks' has no 'NoSuchCallback'"),

@@ -229,6 +229,42 @@ def _prepare(config: TrainConfig) -> tuple[TaskModel[Any], PerceiverDataModule, 
     return model, data, module_cls
 
 
+def _first_example(batch: Any) -> Any:
+    if torch.is_tensor(batch):
+        return batch[:1]
+    if isinstance(batch, dict):
+        return {key: _first_example(value) for key, value in batch.items()}
+    return batch
+
+
+def check_one_example(module: PerceiverModule, data: PerceiverDataModule) -> None:
+    """Run the module's validation computation on one validation example, so that data that does not fit the
+    model (channels, sizes, a label beyond num_labels) is a one-line :class:`ConfigError` before ``output_dir``
+    is created instead of a traceback from the first training step. The random states are left as they were:
+    runs stay identical to runs without the check."""
+    import random
+
+    import numpy as np
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    was_training = module.training
+    try:
+        # The loader draws its base seed from torch's generator: inside fork_rng as well.
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            batch = next(iter(data.val_dataloader()), None)
+            if batch is not None:  # no validation data: nothing to try
+                module.eval()
+                module.compute(_first_example(batch), "val")
+    except (ValueError, RuntimeError, IndexError) as error:
+        raise ConfigError(f"the data does not fit the model ({' '.join(str(error).split())[:300]}); set "
+                          "model.config to match the data source (e.g. image.in_channels, num_labels) or change "
+                          "data.options") from None
+    finally:
+        module.train(was_training)
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
 def _trainer(**settings: Any) -> L.Trainer:
     """A Lightning Trainer; a setting it refuses (an accelerator this machine lacks, an unknown strategy) is a
     one-line :class:`ConfigError` rather than a traceback."""
@@ -315,6 +351,7 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
         per_epoch = math.ceil(len(data.train_dataloader()) / t.accumulate_grad_batches)
         total = per_epoch * t.max_epochs
     module = module_cls(model, config.optim, total, **config.task_options)
+    check_one_example(module, data)
     if config.model.compile:
         # Compiles the model in place: parameter names, and so checkpoints, stay those of the uncompiled model.
         model.compile(backend=config.model.compile_backend, fullgraph=config.model.compile_fullgraph)
@@ -418,5 +455,5 @@ def test(config: TrainConfig, ckpt: str = "best") -> tuple[dict[str, float], Pat
 
 test.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported into a test module
 
-__all__ = ["RUN_ENTRIES", "TrainResult", "build_datamodule", "build_model", "check_output_dir", "find_checkpoint",
-           "fit", "monitored", "test", "train", "transfer_weights", "validate"]
+__all__ = ["RUN_ENTRIES", "TrainResult", "build_datamodule", "build_model", "check_one_example", "check_output_dir",
+           "find_checkpoint", "fit", "monitored", "test", "train", "transfer_weights", "validate"]
