@@ -24,7 +24,7 @@ CONFIG = packaged_config("digits")
 QUIET = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
 
 
-# --- typed configs ----------------------------------------------------------------------------------------------------
+# --- typed configs ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("override", "message"), [
     ("trainer.max_steps=abc", "trainer.max_steps must be an int, got 'abc'"),
@@ -103,8 +103,10 @@ def test_every_setting_has_a_description_and_is_listed_by_fit_help():
             "callbacks", "overwrite"} <= {path for path, *_ in rows}
     assert [path for path, _, _, description in rows if not description] == []
     help_text = build_parser(only="fit")._subparsers._group_actions[0].choices["fit"].format_help()  # type: ignore
+    flat = " ".join(help_text.split())  # the descriptions are wrapped
     for path, kind, default, description in rows:
         assert f"  {path} = {default}  ({kind})" in help_text
+        assert f"({kind}) {description}" in flat
     assert "trainer.max_steps = 1000  (an int)" in help_text
 
 
@@ -125,7 +127,7 @@ def test_every_task_default_model_config_builds():
         assert isinstance(model, spec.model_class), name
 
 
-# --- fit, validate, test -----------------------------------------------------------------------------------------------
+# --- fit, validate, test ----------------------------------------------------------------------------------------------
 
 class StepRecorder(L.Callback):
     """A callback given by class path in a config: appends each finished training step to ``path``."""
@@ -240,7 +242,7 @@ def test_early_stopping_ends_the_run_when_the_metric_stops_improving(tmp_path):
     assert torch.load(tmp_path / "stop" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4
 
 
-# --- the run folder ----------------------------------------------------------------------------------------------------
+# --- the run folder ---------------------------------------------------------------------------------------------------
 
 def test_a_finished_run_is_not_replaced_unless_asked(run, tmp_path):
     copy = tmp_path / "copy"
