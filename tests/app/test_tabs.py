@@ -3,6 +3,7 @@ refuses bad input. (tests/app/test_browser.py drives the whole page in Chromium.
 
 from __future__ import annotations
 
+import socket
 import struct
 from pathlib import Path
 
@@ -148,3 +149,13 @@ def test_app_command_refuses_a_missing_checkpoint_in_one_line(capsys: pytest.Cap
     assert main(["app", "--model-dir", "/definitely/not/here", "--port", "7999"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/definitely/not/here" in err
+
+
+def test_app_command_names_a_busy_port_and_its_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--port", str(port), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"perceiverkit app: error: port {port} on 127.0.0.1 is in use; pick a free one with --port\n"

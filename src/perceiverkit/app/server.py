@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import ConfigError
 from .examples import make_examples
 from .models import choose_models
 from .page import build_page, theme
@@ -22,7 +23,8 @@ class AppSettings:
     port: int = 7860
     device: str = "auto"
     dtype: str = "float32"
-    quiet: bool = False
+    quiet: bool = True
+    """Keep Gradio's own start-up lines (which suggest ``share=True``) out of the terminal."""
 
 
 @dataclass
@@ -41,8 +43,6 @@ class RunningApp:
 def start(settings: AppSettings) -> RunningApp:
     """Load the models, write the examples and serve the page; returns once the server answers."""
     if not 0 < settings.port < 65536:
-        from ..config import ConfigError
-
         raise ConfigError(f"--port must lie between 1 and 65535, got {settings.port}")
     models = choose_models(settings.model_dirs, settings.device, settings.dtype)  # a bad checkpoint fails here
     workspace = tempfile.TemporaryDirectory(prefix="perceiverkit-app-")
@@ -55,8 +55,12 @@ def start(settings: AppSettings) -> RunningApp:
             server_name=settings.host, server_port=settings.port, share=False, prevent_thread_lock=True,
             show_error=True, quiet=settings.quiet, ssr_mode=False, mcp_server=False, pwa=False,
             allowed_paths=[str(folder)], theme=theme(), footer_links=[])
-    except BaseException:
+    except BaseException as error:
         workspace.cleanup()
+        if isinstance(error, OSError) and "Cannot find empty port" in str(error):
+            # Gradio's message names its own environment variable and launch() argument, not this command's flag.
+            raise ConfigError(f"port {settings.port} on {settings.host} is in use; pick a free one with --port") \
+                from None
         raise
     return RunningApp(url=url, page=page, workspace=workspace)
 
