@@ -159,3 +159,10 @@ def test_app_command_names_a_busy_port_and_its_flag(capsys: pytest.CaptureFixtur
         assert main(["app", "--port", str(port), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err == f"perceiverkit app: error: port {port} on 127.0.0.1 is in use; pick a free one with --port\n"
+
+
+def test_empty_fill_mask_text_says_what_to_type() -> None:
+    from perceiverkit.app.fill_mask import fill_mask
+
+    with pytest.raises(gr.Error, match=r"no text given: type some, with a \[MASK\] for each byte to fill in"):
+        shown_in_page(lambda text: fill_mask(pipeline("fill-mask", "byte-mlm"), text, 5))("")

@@ -28,10 +28,10 @@ class InputError(PerceiverKitError, ValueError):
     """An input the tab cannot use (an unreadable upload, a missing field, sizes that do not match)."""
 
 
-def require(value: str | None, what: str) -> str:
+def require(value: str | None, what: str, hint: str = "upload one or pick an example below") -> str:
     """``value`` (an uploaded file's path, a text), or :class:`InputError` saying that ``what`` is needed."""
     if not value:
-        raise InputError(f"no {what} given: upload one or pick an example below")
+        raise InputError(f"no {what} given: {hint}")
     return value
 
 

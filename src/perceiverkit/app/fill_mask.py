@@ -17,7 +17,7 @@ EXAMPLES = ("the capital of Fr[MASK]nce", "a computer prog[MASK]am", "the United
 
 def fill_mask(fill: Any, text: str, top_k: int) -> tuple[str, str]:  # Any: the FillMask pipeline
     """The text with every mask filled by its best byte, and a Markdown table of each mask's ``top_k`` bytes."""
-    text = require(text, "text")
+    text = require(text, "text", "type some, with a [MASK] for each byte to fill in")
     per_mask = fill.predict(text, top_k=int(top_k))[0]
     rows = ["| mask | rank | byte | score |", "|---:|---:|:---|---:|"]
     for m, candidates in enumerate(per_mask, start=1):
