@@ -275,3 +275,24 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, override, message):
                           "trainer.check_val_every_n_epoch=null", override)
     assert status == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "failed").exists()
+
+
+def test_test_on_a_source_without_a_test_split_is_one_line(tmp_path, capsys):
+    """An image folder has no test split: `test` says so (and where to look instead) rather than measuring on
+    something else."""
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for label in ("dark", "light"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(6):
+            pixels = torch.randint(0, 100, (8, 8), generator=rng) + (150 if label == "light" else 0)
+            Image.fromarray(pixels.to(torch.uint8).numpy(), mode="L").save(tmp_path / "images" / label / f"{i}.png")
+    settings = ["data.source=image-folder", f"data.options={{train_root: '{tmp_path / 'images'}', image_size: 8, "
+                "grayscale: true, validation_size: 2}", "model.config.num_labels=2", "data.batch_size=4",
+                f"output_dir={tmp_path / 'run'}", *QUIET]
+    assert main(["fit", "--config", str(CONFIG), "--set", "trainer.max_steps=2", *settings]) == 0
+    capsys.readouterr()
+    assert main(["test", "--config", str(CONFIG), "--set", *settings, "--ckpt", "last"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data source 'image-folder' has no test split" in err, err

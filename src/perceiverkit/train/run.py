@@ -377,7 +377,12 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
     resume = config.resume
     if resume == "auto":  # continue where a previous run in this folder stopped, or start afresh
         resume = str(last) if last.is_file() else None
-    with _run_directory(out, overwrite=config.overwrite and config.resume is None):
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    # Only the first process of a job replaces an old run: the others (started by the launcher after it, or by
+    # torchrun beside it) would remove what it has begun to write.
+    replace = config.overwrite and config.resume is None and getattr(rank_zero_only, "rank", 0) == 0
+    with _run_directory(out, overwrite=replace):
         (out / "config.yaml").write_text(dump_train_config(config))
         try:
             # The model compiles at its first training step, inside fit: the budget must be in force then.
