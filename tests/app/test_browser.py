@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -204,7 +205,7 @@ def _screenshot(driver: Any, workdir: Path, tab: str) -> Path:
     return path
 
 
-def test_fill_mask_completes_the_word(browser: Any, workdir: Path) -> None:
+def _fill_mask_completes_the_word(browser: Any, workdir: Path) -> None:
     _open_tab(browser, "Fill-mask")
     text = _css(browser, "#fill-mask-text textarea")
     text.clear()
@@ -221,13 +222,14 @@ def test_fill_mask_completes_the_word(browser: Any, workdir: Path) -> None:
     _screenshot(browser, workdir, "fill-mask")
 
 
-def test_image_classification_names_the_fashion_mnist_label(browser: Any, workdir: Path) -> None:
+def _image_classification_names_the_fashion_mnist_label(browser: Any, workdir: Path) -> None:
     from perceiverkit.datasets.fashion_mnist import FASHION_MNIST_CLASSES, load_fashion_mnist_arrays
 
     try:
         images, labels = load_fashion_mnist_arrays("test")
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
+    except FileNotFoundError as error:  # Debian's dataset-fashion-mnist is missing: `make data` installs it
+        warnings.warn(f"image-classification tab not checked: {error}", stacklevel=1)
+        return
     _open_tab(browser, "Image classification")
     not_an_image = workdir / "notes.png"
     not_an_image.write_text("a text file with an image's name\n")
@@ -244,7 +246,7 @@ def test_image_classification_names_the_fashion_mnist_label(browser: Any, workdi
     _screenshot(browser, workdir, "image-classification")
 
 
-def test_optical_flow_beats_zero_flow_on_middlebury(browser: Any, workdir: Path) -> None:
+def _optical_flow_beats_zero_flow_on_middlebury(browser: Any, workdir: Path) -> None:
     from perceiverkit.demo import FLOW_DEMO_SCALE
     from perceiverkit.evaluation.middlebury import load_motorcycle
 
@@ -290,7 +292,7 @@ def _silent_video(path: Path) -> Path:
     return path
 
 
-def test_autoencoding_shows_both_videos_both_sounds_and_psnr(browser: Any, workdir: Path) -> None:
+def _autoencoding_shows_both_videos_both_sounds_and_psnr(browser: Any, workdir: Path) -> None:
     _open_tab(browser, "Autoencoding")
     silent = _silent_video(workdir / "silent.webm")
     _upload(browser, "autoencode-upload", silent)
@@ -320,7 +322,7 @@ def test_autoencoding_shows_both_videos_both_sounds_and_psnr(browser: Any, workd
     _screenshot(browser, workdir, "autoencoding")
 
 
-def test_point_cloud_class_of_a_sampled_sphere(browser: Any, workdir: Path) -> None:
+def _point_cloud_class_of_a_sampled_sphere(browser: Any, workdir: Path) -> None:
     from selenium.webdriver.common.keys import Keys
 
     _open_tab(browser, "Point clouds")
@@ -338,7 +340,7 @@ def test_point_cloud_class_of_a_sampled_sphere(browser: Any, workdir: Path) -> N
     _screenshot(browser, workdir, "point-cloud")
 
 
-def test_the_page_fetched_nothing_from_outside(browser: Any, server: str) -> None:
+def _the_page_fetched_nothing_from_outside(browser: Any, server: str) -> None:
     """Every request the browser made went to the local server (or stayed inside the page): no fonts, scripts
     or analytics from the internet."""
     urls = {json.loads(entry["message"])["message"]["params"]["request"]["url"]
@@ -347,3 +349,14 @@ def test_the_page_fetched_nothing_from_outside(browser: Any, server: str) -> Non
     assert any(url.startswith(server) for url in urls)
     outside = sorted(u for u in urls if not u.startswith((server, "data:", "blob:")))
     assert not outside, outside
+
+
+def test_every_tab_in_a_real_browser(browser: Any, server: str, workdir: Path) -> None:
+    """One test, so that pytest-xdist never splits the tabs over two workers (two servers, two trainings); each
+    step says in its assertion which tab failed."""
+    _fill_mask_completes_the_word(browser, workdir)
+    _image_classification_names_the_fashion_mnist_label(browser, workdir)
+    _optical_flow_beats_zero_flow_on_middlebury(browser, workdir)
+    _autoencoding_shows_both_videos_both_sounds_and_psnr(browser, workdir)
+    _point_cloud_class_of_a_sampled_sphere(browser, workdir)
+    _the_page_fetched_nothing_from_outside(browser, server)
