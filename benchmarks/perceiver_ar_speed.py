@@ -250,14 +250,18 @@ def peer_generate_uncached(peer: torch.nn.Module, input_ids: torch.Tensor, new_t
     return sequence
 
 
-def median_seconds(function: Any, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def median_seconds(functions: list[Any], repeats: int) -> list[float]:
+    """The median time of each of ``functions`` over ``repeats`` rounds, one call of each per round in turn, so
+    that a change of load on a shared machine falls on all of them alike (one warm-up call each first)."""
+    for function in functions:
         function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, spent in zip(functions, times, strict=True):
+            started = time.perf_counter()
+            function()
+            spent.append(time.perf_counter() - started)
+    return [statistics.median(spent) for spent in times]
 
 
 def generation_cases(args: argparse.Namespace, inputs: torch.Tensor) -> dict[str, tuple[torch.Tensor, int]]:
@@ -311,18 +315,20 @@ def speed(args: argparse.Namespace) -> int:
     if peer is not None:
         implementations["peer (perceiver-io 0.11)"] = (peer, lambda m: peer_logits(m, windows, args.latents),
                                                        lambda ids, n: peer_generate(peer, ids, n, args.latents))
-    results: dict[str, list[float]] = {}
-    for name, (model, forward, generate) in implementations.items():
-        step = median_seconds(lambda model=model, forward=forward: train_step(model, forward), args.repeats)
+    names = list(implementations)
+    steps = median_seconds([lambda model=model, forward=forward: train_step(model, forward)
+                            for model, forward, _ in implementations.values()], args.repeats)
+    for model, _, _ in implementations.values():
         model.eval()
-        rates = [n / median_seconds(lambda ids=ids, n=n, generate=generate: generate(ids, n), args.repeats)
-                 for ids, n in cases.values()]
-        results[name] = [1000 * step, *rates]
+    rates = [[n / seconds for seconds in median_seconds(
+        [lambda ids=ids, n=n, generate=generate: generate(ids, n) for _, _, generate in implementations.values()],
+        args.repeats)] for ids, n in cases.values()]  # [case][implementation]
+    results = {name: [1000 * steps[i], *(case[i] for case in rates)] for i, name in enumerate(names)}
     print(f"\nCPU: {cpu_name()}, {args.threads} thread(s), torch {torch.__version__}; d_model {args.d_model}, "
           f"{args.latents} latents, {args.layers} self-attention layers, {args.heads} heads; forward+backward on "
           f"batch {args.batch} x {args.context} bytes; greedy generation, batch 1: "
           + "; ".join(f"{case}: {n} bytes after a {ids.shape[1]}-byte prompt" for case, (ids, n) in cases.items())
-          + f"; median of {args.repeats} runs\n")
+          + f"; median of {args.repeats} rounds, the implementations taking turns\n")
     print("| implementation | forward+backward (ms/step) | "
           + " | ".join(f"generation, {case} (tokens/s)" for case in cases) + " |")
     print("|---|---:|" + "---:|" * len(cases))
