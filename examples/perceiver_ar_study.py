@@ -103,20 +103,43 @@ def cross_entropy(model: PerceiverAR, inputs: torch.Tensor, targets: torch.Tenso
 
 
 @torch.inference_mode()
-def held_out_bits_per_byte(model: PerceiverAR, corpus: Corpus, context: int, latents: int, first: int,
-                           count: int, batch: int = 16) -> float:
-    """Bits per byte of the held-out bytes ``data[first : first + count]`` (``count`` a multiple of ``latents``),
-    each block of ``latents`` read with the ``context`` bytes before its first byte's predecessor."""
+def held_out_block_bits(model: PerceiverAR, corpus: Corpus, context: int, latents: int, first: int, count: int,
+                        batch: int = 16) -> list[float]:
+    """Bits per byte of each block of ``latents`` held-out bytes of ``data[first : first + count]`` (``count`` a
+    multiple of ``latents``), each block read with the ``context`` bytes before its first byte's predecessor."""
     model.eval()
     ends = [first + latents * (k + 1) - 1 for k in range(count // latents)]
-    total = 0.0
+    blocks: list[float] = []
     for i in range(0, len(ends), batch):
         inputs, targets = batch_at(corpus.data, ends[i:i + batch], context, latents)
         logits = model(inputs, num_latents=latents).logits
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                                       reduction="sum"))
+        nats = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none")
+        blocks += (nats.reshape(-1, latents).mean(dim=1) / math.log(2)).tolist()
     model.train()
-    return total / (len(ends) * latents) / math.log(2)
+    return blocks
+
+
+def held_out_bits_per_byte(model: PerceiverAR, corpus: Corpus, context: int, latents: int, first: int,
+                           count: int, batch: int = 16) -> float:
+    """Bits per byte of the held-out bytes ``data[first : first + count]`` (the mean of equal-sized blocks)."""
+    blocks = held_out_block_bits(model, corpus, context, latents, first, count, batch)
+    return sum(blocks) / len(blocks)
+
+
+def paired_differences(study: dict) -> list[dict[str, float]]:
+    """Each longer context against the shortest on the same held-out blocks: the mean difference in bits per byte
+    (negative: the longer context is better), its standard error over blocks, and the share of blocks it wins."""
+    runs = sorted(study["runs"], key=lambda run: run["context"])
+    base = runs[0]
+    rows = []
+    for run in runs[1:]:
+        differences = [a - b for a, b in zip(run["block_bits"], base["block_bits"], strict=True)]
+        mean = sum(differences) / len(differences)
+        variance = sum((d - mean) ** 2 for d in differences) / (len(differences) - 1)
+        rows.append({"context": run["context"], "against": base["context"], "mean_difference": mean,
+                     "standard_error": math.sqrt(variance / len(differences)),
+                     "blocks_better": sum(d < 0 for d in differences) / len(differences)})
+    return rows
 
 
 def compressed_size(tool: list[str], data: bytes) -> int:
@@ -192,14 +215,16 @@ def train_one(args: argparse.Namespace, corpus: Corpus, context: int, reach: int
         losses.append((step, float(loss.detach()) / math.log(2)))
     train_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    final = held_out_bits_per_byte(model, corpus, context, args.latents, curve_first, curve_count)
+    blocks = held_out_block_bits(model, corpus, context, args.latents, curve_first, curve_count)
+    final = sum(blocks) / len(blocks)
     eval_seconds = time.perf_counter() - started
     print(f"context {context}: held-out {final:.4f} bits/byte over {curve_count} bytes "
           f"(train {train_seconds:.0f} s, eval {eval_seconds:.0f} s)", flush=True)
     model.save_pretrained(Path(args.output) / f"context-{context}")
     return {"context": context, "config": asdict(config), "train_seconds": train_seconds,
             "eval_seconds": eval_seconds, "held_out_bits_per_byte": final, "curve": curve,
-            "train_bits_per_byte": losses[::10], "parameters": sum(p.numel() for p in model.parameters())}
+            "train_bits_per_byte": losses[::10], "parameters": sum(p.numel() for p in model.parameters()),
+            "block_bits": blocks}
 
 
 @torch.inference_mode()
@@ -321,10 +346,20 @@ def finish(study: dict, record: Path, output: Path, args: argparse.Namespace, fi
     study["runs"].sort(key=lambda run: run["context"])
     longest = study["runs"][-1]["context"]
     model = PerceiverAR.from_pretrained(output / f"context-{longest}")
+    corpus = load_corpus(args.corpus, args.val_fraction, 0)
+    first, end = study["settings"]["evaluated_bytes"]
+    for run in study["runs"]:  # per-block figures for the paired comparison (runs recorded without them)
+        if "block_bits" not in run:
+            trained = PerceiverAR.from_pretrained(output / f"context-{run['context']}")
+            run["block_bits"] = held_out_block_bits(trained, corpus, run["context"], trained.config.num_latents,
+                                                    first, end - first)
+    study["paired"] = paired_differences(study)
+    for row in study["paired"]:
+        print(f"context {row['context']} against {row['against']}: {row['mean_difference']:+.4f} ± "
+              f"{row['standard_error']:.4f} bits per byte (standard error over blocks), better on "
+              f"{100 * row['blocks_better']:.1f} % of the blocks")
     # The prompt is the held-out text just before the scored bytes E (as long as the longest context), so the
     # model continues real unseen text, and what really follows can be shown beside it.
-    corpus = load_corpus(args.corpus, args.val_fraction, 0)
-    first = study["settings"]["evaluated_bytes"][0]
     prompt = corpus.data[first - min(args.prompt_bytes, first - corpus.val_start):first]
     truth = corpus.data[first:first + args.sample_tokens]
     study["samples"] = samples(model, prompt, args.sample_tokens, args.seed, 0.9, truth) | {"context": longest}
