@@ -34,6 +34,12 @@ def _front_matter(card: str) -> tuple[dict, str]:
     return yaml.safe_load(front), body
 
 
+def test_fit_writes_the_card_itself(finished_run):
+    card = finished_run / "model" / "README.md"
+    assert card.is_file() and (finished_run / "model" / "metrics.png").is_file()
+    assert str(finished_run / "config.yaml") in card.read_text(encoding="utf-8")
+
+
 def test_card_states_data_recipe_command_metrics_and_curves(finished_run):
     path = write_run_card(finished_run)
     assert path == finished_run / "model" / "README.md"

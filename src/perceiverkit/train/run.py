@@ -404,6 +404,9 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
         data.prepare_model(final)  # a sharded model's plain copy needs the data's preprocessing as well
         final.save_pretrained(model_dir)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        from .run_card import write_run_card
+
+        write_run_card(out)  # data, recipe, command, metrics and curves, beside the weights it describes
     best = next((Path(c.best_model_path) for c in checkpointing if getattr(c, "monitor", None) == monitor
                  and getattr(c, "best_model_path", "")), None)
     return TrainResult(model_dir, metrics, out / "checkpoints", is_global_zero=trainer.is_global_zero,
