@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import re
 import subprocess
 import sys
@@ -52,20 +51,6 @@ def test_missing_checkpoint_is_a_one_line_error(capsys):
     assert main(["fill-mask", "[MASK]", "--model", "/definitely/not/here"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/definitely/not/here" in err
-
-
-def test_demo_runs(tmp_path, capsys):
-    """The tour with the shipped models: their measured quality is in summary.json and the pictures exist."""
-    assert main(["demo", "--output", str(tmp_path), "--fashion-mnist-limit", "1000"]) == 0  # the packaged models
-    out = capsys.readouterr().out
-    assert "201,108,230" in out and "accuracy on 1,000 Fashion-MNIST test images" in out
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["fashion_mnist"]["accuracy"] > 0.85  # the shipped classifier, not random weights (10 %)
-    # the shipped flow model beats OpenCV's Farnebäck, computed on the same input by the demo (the oracle)
-    assert summary["flow"]["epe"] < summary["flow"]["farneback_epe"] < summary["flow"]["zero_flow_epe"]
-    assert all("[MASK]" not in text for text in summary["fill_mask"]["filled"])
-    for name in ("fashion-mnist-predictions.png", "middlebury-flow.png", "middlebury-flow-figure.png"):
-        assert (tmp_path / name).stat().st_size > 1000
 
 
 # --- which errors are one line, which show their traceback ------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 
 HELP = "a short offline tour of the library"
 #: The parts of the tour, in order (the names of ``perceiverkit.demo.SECTIONS``, kept here so --help needs no torch).
-SECTIONS = ("fill-mask", "fashion-mnist", "flow", "architectures")
+SECTIONS = ("fill-mask", "mlm-accuracy", "fashion-mnist", "flow", "architectures")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
