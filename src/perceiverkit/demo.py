@@ -84,9 +84,11 @@ def mlm_accuracy_section(models: Path | None) -> dict[str, Any]:
     ``mlm`` config's data (the same held-out 5 %, windows and batches), masks fixed by the run seed, and the
     config's number of validation batches."""
     try:
+        import yaml  # noqa: F401  # reads the config; with Lightning, part of the optional `train` extra
+
         from .train.config import load_train_config
         from .train.run import build_datamodule
-    except ImportError as error:  # Lightning is the optional `train` extra
+    except ImportError as error:
         print(f"no held-out accuracy: {error.name or 'lightning'} is not installed (pip install 'perceiverkit[train]')")
         return {}
     model = _load(models, "mlm", MaskedLanguageModel)
