@@ -82,3 +82,15 @@ def test_the_validation_carve_does_not_follow_the_run_seed():
     one, two = (DigitsData(DataSpec(source="digits"), config, seed=seed) for seed in (0, 1))
     one.setup("fit"), two.setup("fit")
     assert one.val_set.indices == two.val_set.indices
+
+
+def test_digits_refuses_a_model_with_another_number_of_classes():
+    import dataclasses
+
+    from perceiverkit.tasks.vision import ImageClassifier
+
+    config = dataclasses.replace(_packaged_model_config("digits"), num_labels=12)
+    data = DigitsData(DataSpec(source="digits"), config, seed=0)
+    data.setup("fit")
+    with pytest.raises(ConfigError, match="10 classes but the model has 12"):
+        data.prepare_model(ImageClassifier(config))

@@ -265,6 +265,10 @@ class DigitsData(PerceiverDataModule):
     options = ("validation_size", "split_seed")
     input_name = "pixel_values"
 
+    def label_names(self) -> tuple[str, ...]:
+        # Naming the ten classes lets prepare_model refuse a model with another num_labels before training.
+        return tuple(str(digit) for digit in range(10))
+
     def build(self) -> tuple[Dataset, Dataset]:
         """Validation: ``validation_size`` (default a fifth) of the training split. ``split_seed`` (default 0,
         independent of the run's seed) fixes both the train/test split and the validation carve."""
