@@ -15,11 +15,15 @@ by ``seed`` 0, never read in training). What makes the context lengths comparabl
 - the compressors are given exactly ``E``: alone, and after the training text and the held-out bytes before ``E``
   (``size(train + prefix + E) − size(train + prefix)``), so they have seen what the model saw.
 
-Run from the repository root (single-threaded; about an hour on one CPU core with the defaults)::
+Run from the repository root (single-threaded; ~35 min of one CPU core with the defaults, the settings of
+docs/perceiver-ar.md)::
 
-    OMP_NUM_THREADS=1 python examples/perceiver_ar_study.py --output runs/perceiver-ar-study
+    OMP_NUM_THREADS=1 python examples/perceiver_ar_study.py --output runs/perceiver-ar-study \\
+        --figure docs/results/perceiver-ar-context.png
     python examples/perceiver_ar_study.py --output runs/perceiver-ar-study --plot-only \\
         --figure docs/results/perceiver-ar-context.png
+
+Runs made apart (one context per process, ``--reach`` the longest context) are joined with ``--merge``.
 
 Writes ``OUTPUT/study.json`` (configuration, per-context curves, final held-out bits per byte, compressor figures,
 samples) and one model directory per context (``OUTPUT/context-N``, loadable with ``from_pretrained``).
@@ -284,7 +288,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
