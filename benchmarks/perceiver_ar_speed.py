@@ -347,6 +347,19 @@ def speed(args: argparse.Namespace) -> int:
 
 # --- memory against context length ------------------------------------------------------------------------------
 
+def peak_resident_kib() -> int:
+    """This process's peak resident memory in KiB: ``VmHWM`` from ``/proc/self/status`` where there is one (it
+    starts afresh at ``exec``, while ``ru_maxrss`` keeps the parent's size at ``fork``, which would hide a child's
+    rise under a large parent), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def memory_child(args: argparse.Namespace) -> int:
     """One measurement in this fresh process: the rise of the process's peak resident memory over one forward
     (+ backward) pass at ``--context``."""
@@ -358,13 +371,13 @@ def memory_child(args: argparse.Namespace) -> int:
     model(warm).logits.sum().backward()  # allocator and kernels warmed at the smallest size
     model.zero_grad(set_to_none=False)  # gradients stay allocated: the rise below is activations only
     inputs = torch.randint(tokens, VOCAB, (args.batch, args.context))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_resident_kib()
     started = time.perf_counter()
     logits = model(inputs).logits
     if args.backward:
         logits.float().logsumexp(-1).mean().backward()
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_resident_kib()
     print(json.dumps({"context": args.context, "peak_rise_mib": (after - before) / 1024, "seconds": seconds}))
     return 0
 
@@ -390,7 +403,7 @@ def memory(args: argparse.Namespace) -> int:
     intercept, slope = torch.linalg.lstsq(design, mib[:, None]).solution.flatten().tolist()
     pass_name = "forward+backward" if args.backward else "forward"
     print(f"\nCPU: {cpu_name()}; d_model {args.d_model}, {args.latents} latents, {args.layers} self-attention "
-          f"layers, batch {args.batch}, {pass_name}; peak resident memory rise (ru_maxrss) per fresh process\n")
+          f"layers, batch {args.batch}, {pass_name}; peak resident memory rise (VmHWM) per fresh process\n")
     print("| context (bytes) | peak rise (MiB) | linear fit (MiB) | KiB per context byte | time (s) |")
     print("|---:|---:|---:|---:|---:|")
     for row in rows:

@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,15 +33,19 @@ def load_script() -> ModuleType:
 
 
 @pytest.fixture
-def script_and_peer(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, Any]:
+def script_and_peer(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, Any]]:
     # The peer's modules (and the fairscale stand-in) leave sys.modules and sys.path with the test.
     monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setattr(sys, "modules", dict(sys.modules))
-    script = load_script()
-    classes = script.load_peer(os.environ.get("PERCEIVER_IO_SITE"))
-    if isinstance(classes, str):
-        pytest.skip(f"{classes} (set PERCEIVER_IO_SITE to the site-packages holding perceiver-io 0.11)")
-    return script, classes
+    before = set(sys.modules)
+    try:
+        script = load_script()
+        classes = script.load_peer(os.environ.get("PERCEIVER_IO_SITE"))
+        if isinstance(classes, str):
+            pytest.skip(f"{classes} (set PERCEIVER_IO_SITE to the site-packages holding perceiver-io 0.11)")
+        yield script, classes
+    finally:
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
 
 
 def sizes(**overrides: int) -> argparse.Namespace:

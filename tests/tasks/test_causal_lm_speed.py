@@ -1,5 +1,5 @@
 """``benchmarks/perceiver_ar_speed.py`` without the peer: our timing row, and peak memory that grows linearly with
-the context at a fixed latent count (each point measured by the OS, ``ru_maxrss``, in a fresh process)."""
+the context at a fixed latent count (each point the OS's peak resident size, ``VmHWM``, of a fresh process)."""
 
 from __future__ import annotations
 
