@@ -860,6 +860,11 @@ class PointCloudData(PerceiverDataModule):
     options = ("num_points", "train_length", "val_length", "test_length", "noise")
     input_name = "points"
 
+    def label_names(self) -> tuple[str, ...]:
+        from ..datasets.point_clouds import SHAPES
+
+        return SHAPES  # label i is SHAPES[i] (PointClouds' default shapes)
+
     def build(self) -> tuple[Dataset, Dataset]:
         from ..datasets.point_clouds import PointClouds
 
