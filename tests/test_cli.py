@@ -182,7 +182,8 @@ def test_every_install_hint_in_the_library_names_an_extra_that_exists():
 
 # --- inference commands: classify-text, --device and --dtype -------------------------------------------------------
 
-INFERENCE_COMMANDS = ("fill-mask", "classify-image", "classify-text", "flow", "autoencode", "eval-flow", "generate")
+INFERENCE_COMMANDS = ("fill-mask", "classify-image", "classify-text", "flow", "autoencode", "eval-flow", "generate",
+                      "predict")
 
 
 def _tiny_text_classifier(directory: Path) -> Path:
@@ -199,7 +200,8 @@ def test_every_inference_command_takes_device_and_dtype():
     parser = build_parser()
     for name in INFERENCE_COMMANDS:
         words = {"fill-mask": ["[MASK]"], "classify-text": ["t", "--model", "m"], "autoencode": ["v.mp4"],
-                 "eval-flow": [], "generate": ["a prompt", "--model", "m"]}.get(name, ["a", "b"])
+                 "eval-flow": [], "generate": ["a prompt", "--model", "m"],
+                 "predict": ["--model", "m", "in.csv", "-o", "out.jsonl"]}.get(name, ["a", "b"])
         args = parser.parse_args([name, *words, "--device", "cpu", "--dtype", "bfloat16"])
         assert (args.device, args.dtype) == ("cpu", "bfloat16")
         assert parser.parse_args([name, *words]).device == "auto"  # an accelerator when present
