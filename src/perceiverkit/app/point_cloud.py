@@ -1,5 +1,5 @@
-"""The point-cloud tab: a shape sampled under a random pose (the training data's recipe), drawn in 3-D, and the
-class the model predicts."""
+"""The point-cloud tab: a shape sampled under a random pose, drawn in 3-D, and the class the model predicts, named
+by the model's own labels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from ..datasets.point_clouds import SHAPES, random_rotation, sample_shape
 from .errors import InputError, shown_in_page
-from .models import UNTRAINED_NOTE, TabModel
+from .models import TabModel
 from .pictures import point_cloud_figure
 
 TOP_K = 3
@@ -52,14 +52,13 @@ def classify_shape(tab: TabModel, shape: str, num_points: float, seed: float) ->
     best = names[int(top.indices[0])]
     verdict = "right" if best == shape else "wrong"
     line = f"true shape **{shape}**, predicted **{best}** ({float(top.values[0]):.1%}): {verdict}"
-    if not tab.trained:
-        line = f"⚠ {UNTRAINED_NOTE}.  \n{line}"
     return point_cloud_figure(points, f"{shape}, {len(points)} points, seed {int(seed)}"), scores, line
 
 
 def build_tab(tab: TabModel) -> None:
-    gr.Markdown(f"A shape is sampled on its surface, rotated uniformly at random (seeded) and jittered, as in "
-                f"training; the model sees only the points, in any order. {tab.describe()}")
+    gr.Markdown(f"A shape is sampled on its surface, rotated uniformly at random (seeded) and jittered as in "
+                f"training, at unit size and centred; the model sees only the points, in any order. "
+                f"{tab.describe()}")
     with gr.Row():
         with gr.Column():
             shape = gr.Dropdown(list(SHAPES), value="torus", label="shape", elem_id="point-cloud-shape")
