@@ -48,7 +48,8 @@ SHIPPED: dict[str, ShippedModel] = {
         "4.30 px; tuned OpenCV DIS 0.54 px)"),
     "multimodal-autoencoding": ShippedModel(
         "multimodal-autoencoder-small", "a weak model trained 600 CPU steps on this clip: 15.26 dB video PSNR "
-        "on held-out windows, so expect a blurred reconstruction that keeps colours and coarse layout"),
+        "on held-out windows, only 0.5 dB above a flat frame of each window's mean colour: expect little more "
+        "than the colours, and audio no better than silence"),
     "point-cloud-classification": ShippedModel(
         "point-cloud-classifier-small", "90.83 % test accuracy on generated shapes (chance 12.5 %)"),
 }
