@@ -254,7 +254,10 @@ class ByteChunks(Dataset[bytes]):
         digest = hashlib.blake2b(f"ByteChunks:{seed}".encode(), digest_size=8).digest()
         val_start = int.from_bytes(digest, "big") % (total - val_size + 1)
         self.val_region = (val_start, val_start + val_size)
-        regions = [self.val_region] if split == "val" else [(0, val_start), (val_start + val_size, total)]
+        # Without a held-out region the training bytes are one region: cutting them at val_start anyway would
+        # drop a partial window there and shift every window after it off the stream's own multiples of length.
+        regions = ([self.val_region] if split == "val" else [(0, total)] if val_size == 0
+                   else [(0, val_start), (val_start + val_size, total)])
         # (first byte, number of windows) of each region, and the index of each region's first window.
         self.regions = [(begin, max(0, (end - begin) // length)) for begin, end in regions]
         self.firsts = [0, self.regions[0][1]]
