@@ -96,7 +96,11 @@ class PerceiverModule(L.LightningModule, abc.ABC):
         elif self.optim.optimizer == "sgd":
             optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.betas[0])
         else:
-            optimizer = adamw(groups, lr=self.optim.lr, betas=self.optim.betas)
+            # Lightning refuses to clip the gradients of an optimiser that unscales them inside its own step (the
+            # fused kernel) under mixed precision, so a clipped mixed-precision run takes the unfused AdamW.
+            trainer = self._trainer
+            mixed = trainer is not None and "mixed" in str(trainer.precision) and bool(trainer.gradient_clip_val)
+            optimizer = adamw(groups, lr=self.optim.lr, betas=self.optim.betas, fused=not mixed)
         scheduler = warmup_cosine(optimizer, self.optim.warmup_steps, self.total_steps, self.optim.min_lr_ratio)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 

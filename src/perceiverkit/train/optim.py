@@ -34,12 +34,13 @@ def _param_groups(params: Params) -> list[dict[str, Any]]:
 
 
 def adamw(params: Params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-          weight_decay: float = 0.01) -> torch.optim.AdamW:
-    """PyTorch's AdamW, with its fused kernel when every parameter is a floating-point tensor on one of
-    :data:`FUSED_ADAMW_DEVICES` (same update up to float rounding), else its default implementation."""
+          weight_decay: float = 0.01, fused: bool = True) -> torch.optim.AdamW:
+    """PyTorch's AdamW, with its fused kernel when ``fused`` and every parameter is a floating-point tensor on one
+    of :data:`FUSED_ADAMW_DEVICES` (same update up to float rounding), else its default implementation."""
     groups = _param_groups(params)
     tensors = [p for g in groups for p in g["params"]]
-    fusable = bool(tensors) and all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point() for p in tensors)
+    fusable = fused and bool(tensors) and all(p.device.type in FUSED_ADAMW_DEVICES and p.is_floating_point()
+                                              for p in tensors)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay, fused=fusable or None)
 
 
