@@ -18,10 +18,11 @@ QUIET = ["trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "tr
 SGD = ["optim.optimizer=sgd", "optim.lr=0.05"]
 
 
-def train_cli(tmp: Path, name: str, *overrides: str) -> Path:
-    """Train the digits model for 8 steps (unless overridden) on CPU in a fresh process; returns the run folder."""
+def train_cli(tmp: Path, name: str, *overrides: str, config: Path = CONFIG) -> Path:
+    """Train the digits model (or ``config``'s) for 8 steps (unless overridden) on CPU in a fresh process;
+    returns the run folder."""
     env = dict(os.environ, PYTHONHASHSEED="0")
-    cmd = [sys.executable, "-m", "perceiverkit.cli", "train", "--config", str(CONFIG), "--set", *QUIET,
+    cmd = [sys.executable, "-m", "perceiverkit.cli", "train", "--config", str(config), "--set", *QUIET,
            "data.shuffle=false", "trainer.max_steps=8", "trainer.accelerator=cpu", "trainer.limit_val_batches=0",
            f"output_dir={tmp / name}", *overrides]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

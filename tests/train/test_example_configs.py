@@ -77,7 +77,8 @@ def _hf_mlm(data: Path) -> None:
 
 EXAMPLES: dict[str, Callable[[Path], tuple[str, ...] | None]] = {
     "image-folder.yaml": _image_folder, "text-files.yaml": _text_files, "text-corpus.yaml": _text_corpus,
-    "hf-text-classification.yaml": _hf_text, "hf-image-classification.yaml": _hf_images, "hf-mlm.yaml": _hf_mlm}
+    "hf-text-classification.yaml": _hf_text, "hf-image-classification.yaml": _hf_images, "hf-mlm.yaml": _hf_mlm,
+    "hf-perceiver-ar.yaml": _hf_mlm}
 
 
 def test_every_example_config_is_tested():

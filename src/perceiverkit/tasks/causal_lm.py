@@ -204,6 +204,9 @@ class PerceiverAR(TaskModel[PerceiverARConfig]):
 
     task = "causal-lm"
     config_class = PerceiverARConfig
+    #: FSDP shards this model as one unit, not block by block: it calls its blocks' projections and norms itself,
+    #: which a block-level unit would leave sharded (:func:`perceiverkit.train.sharding.shard_model`).
+    shard_blocks = False
 
     def __init__(self, config: PerceiverARConfig) -> None:
         super().__init__(config)
@@ -506,7 +509,8 @@ register_task(TaskSpec(
                description="A tiny byte-level Perceiver AR for tests and quick runs (untrained)."),
     ),
     lightning_module="perceiverkit.train.causal_lm:CausalLMModule",
-    data_sources={"packed-text": "perceiverkit.train.causal_lm:PackedTextData"},
+    data_sources={"packed-text": "perceiverkit.train.causal_lm:PackedTextData",
+                  "hf-dataset": "perceiverkit.train.causal_lm:HFPackedTextData"},
     pipeline="perceiverkit.pipelines.text_generation:TextGeneration",
     pipeline_tag="text-generation",
 ))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from ..config import ConfigError
 from ..tasks.causal_lm import PerceiverARConfig
 from ..tokenizer import ByteTokenizer
-from .datamodules import PerceiverDataModule
+from .datamodules import HF_OPTIONS, HFTextStreamData, PerceiverDataModule, reading_data
 from .modules import PerceiverModule, accuracy
 
 
@@ -49,7 +49,7 @@ class PackedTextData(PerceiverDataModule):
     ``val_fraction`` of the bytes is held out for validation (:class:`~perceiverkit.datasets.ByteChunks`)."""
 
     source = "packed-text"
-    options = ("corpus", "paths", "sequence_length", "val_fraction")
+    options: ClassVar[tuple[str, ...]] = ("corpus", "paths", "sequence_length", "val_fraction")
 
     def sequence_length(self) -> int:
         config = self.expect(self.model_config, PerceiverARConfig)
@@ -63,7 +63,7 @@ class PackedTextData(PerceiverDataModule):
         return length
 
     def build(self) -> tuple[Dataset, Dataset]:
-        from ..datasets import ByteChunks, read_text_documents
+        from ..datasets import read_text_documents
 
         readers = corpus_readers()
         names = [name for name in str(self.option("corpus", "jargon+wordnet") or "").split("+") if name]
@@ -77,9 +77,21 @@ class PackedTextData(PerceiverDataModule):
         documents += [document for path in paths for document in read_text_documents(path)]
         if not documents:
             raise ConfigError("the text corpus is empty: choose corpus: jargon+wordnet or give paths")
+        return self.windows(documents)
+
+    def windows(self, corpus: Any, validation: Any = None) -> tuple[Dataset, Dataset]:
+        """Training and validation windows of ``corpus`` (documents, or a byte source read on demand): validation
+        from ``validation`` when given (a held-out split, read whole into windows), else the contiguous
+        ``val_fraction`` region of ``corpus`` at a position seeded by the run's seed."""
+        from ..datasets import ByteChunks
+
         length, fraction = self.sequence_length(), float(self.option("val_fraction", 0.05))
-        return (ByteChunks(documents, length, "train", val_fraction=fraction, seed=self.seed),
-                ByteChunks(documents, length, "val", val_fraction=fraction, seed=self.seed))
+        with reading_data():  # "no window fits" and the like, as one line
+            if validation is not None:
+                return (ByteChunks(corpus, length, "train", val_fraction=0.0, seed=self.seed),
+                        ByteChunks(validation, length, "train", val_fraction=0.0, seed=self.seed))
+            return (ByteChunks(corpus, length, "train", val_fraction=fraction, seed=self.seed),
+                    ByteChunks(corpus, length, "val", val_fraction=fraction, seed=self.seed))
 
     def collate(self, items: list[Any]) -> dict[str, Tensor]:
         offset = ByteTokenizer.num_special_tokens
@@ -87,4 +99,19 @@ class PackedTextData(PerceiverDataModule):
         return {"input_ids": ids, "labels": ids}
 
 
-__all__ = ["CausalLMModule", "PackedTextData"]
+class HFPackedTextData(HFTextStreamData, PackedTextData):
+    """Perceiver AR on the text column of a Hugging Face data set (local Arrow, Parquet, CSV or JSON files, a
+    ``save_to_disk`` folder, or a hub name; the options of :class:`~perceiverkit.train.datamodules._HFData`):
+    ``text_column`` (default ``text``) packed into windows of ``sequence_length`` bytes exactly as ``packed-text``
+    packs its documents (rows joined by a blank line, no padding). The rows are read one at a time from the
+    memory-mapped Arrow files (:class:`~perceiverkit.datasets.hf.ArrowTextBytes`: only the rows' byte lengths
+    are held in memory), so a corpus larger than memory trains. Validation is the data set's validation split
+    when it has one (or ``val_split``), else the contiguous, seeded ``val_fraction`` region of the training
+    split's bytes; ``evaluate`` reads the test split's windows."""
+
+    source = "hf-dataset"
+    options = (*(o for o in HF_OPTIONS if o != "validation_size"), "text_column", "sequence_length",
+               "val_fraction")
+
+
+__all__ = ["CausalLMModule", "HFPackedTextData", "PackedTextData"]

@@ -35,6 +35,16 @@ from .samplers import EpochSeededSampler
 T = TypeVar("T")
 
 
+class ClassCountError(ConfigError):
+    """The data's number of classes is not the model's ``num_labels``. Training answers it by naming the setting
+    to change; evaluating a trained model cannot change it, so ``evaluate`` words it from ``classes`` and
+    ``num_labels`` instead (the fix there is other data, not another setting)."""
+
+    def __init__(self, message: str, classes: Sequence[object], num_labels: int) -> None:
+        super().__init__(message)
+        self.classes, self.num_labels = list(classes), num_labels
+
+
 class PerceiverDataModule(L.LightningDataModule, abc.ABC):
     """Base: subclasses set ``source`` and implement :meth:`build` (and :meth:`collate` if items need it)."""
 
@@ -89,8 +99,8 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         num_labels = getattr(self.model_config, "num_labels", None)
         if num_labels is not None and num_labels != len(classes):
             shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
-            raise ConfigError(f"{where} has {len(classes)} classes ({shown}) but model.config.num_labels is "
-                              f"{num_labels}; set model.config.num_labels: {len(classes)}")
+            raise ClassCountError(f"{where} has {len(classes)} classes ({shown}) but model.config.num_labels is "
+                                  f"{num_labels}; set model.config.num_labels: {len(classes)}", classes, num_labels)
 
     def validation_carve(self, length: int, default: float = 0.1) -> tuple[list[int], list[int]]:
         """(training, validation) indices of a single folder or file: ``validation_size`` (default a tenth)
@@ -135,8 +145,9 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         names = self.label_names()
         if names is not None and "labels" in getattr(model.config, "__dataclass_fields__", {}):
             if len(names) != model.config.num_labels:
-                raise ConfigError(f"the data has {len(names)} classes but the model has {model.config.num_labels}; "
-                                  "set model.config.num_labels")
+                raise ClassCountError(f"the data has {len(names)} classes but the model has "
+                                      f"{model.config.num_labels}; set model.config.num_labels: {len(names)}",
+                                      names, model.config.num_labels)
             model.config = dataclasses.replace(model.config, labels=tuple(names))
 
     def setup(self, stage: str | None = None) -> None:
@@ -182,9 +193,14 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         if self.test_set is None:
             self.test_set = self.build_test()
         if self.test_set is None:
-            raise ConfigError(f"data source {self.source!r} has no test split; evaluate on its validation data "
-                              "(validate) instead")
+            raise ConfigError(no_test_split(self.source))
         return self._loader(self.test_set, False, self.eval_collate)
+
+
+def no_test_split(source: str) -> str:
+    """What ``test`` and ``evaluate`` answer for a data source without a test split (and what to run instead)."""
+    return (f"data source {source!r} has no test split; measure its validation data instead (perceiverkit "
+            "validate --config CONFIG, or perceiverkit evaluate --split validation)")
 
 
 @contextlib.contextmanager
@@ -800,16 +816,14 @@ class HFImageClassificationData(_HFClassification, _ImageClassificationData):
         return torch.from_numpy(self._processor.preprocess(value))
 
 
-class HFTextCorpusData(_HFData, TextCorpusData):
-    """Masked language modelling on the text column of a Hugging Face data set (options of :class:`_HFData`):
-    ``text_column`` (default ``text``) read as one byte stream, rows separated by a blank line, read row by row
-    from the memory-mapped Arrow files; ``sequence_length``, ``mask_probability``, ``whole_word`` as for
-    ``text-corpus``. Validation is the validation split when there is one, else the seeded ``val_fraction``
-    region of the training split."""
+class HFTextStreamData(_HFData):
+    """A text column (``text_column``, default ``text``) of a Hugging Face data set read as one byte stream per
+    split, rows separated by a blank line, row by row from the memory-mapped Arrow files, and cut into windows by
+    the subclass's ``windows(corpus, validation)``: validation is the validation split when there is one, else
+    the subclass's seeded ``val_fraction`` region of the training split; the test split is read only by test."""
 
-    source = "hf-dataset"
-    options = (*(o for o in HF_OPTIONS if o != "validation_size"), "text_column", "sequence_length",
-               "mask_probability", "whole_word", "val_fraction")
+    #: ``windows(corpus, validation=None)``: (training, validation) windows of byte streams, from the other base.
+    windows: Callable[..., tuple[Dataset, Dataset]]
 
     def stream(self, dataset: Any) -> Any:
         from ..datasets.hf import ArrowTextBytes
@@ -827,6 +841,16 @@ class HFTextCorpusData(_HFData, TextCorpusData):
     def build_test(self) -> Dataset | None:
         test = self.test_split()
         return None if test is None else self.windows(self.stream(test), self.stream(test))[1]
+
+
+class HFTextCorpusData(HFTextStreamData, TextCorpusData):
+    """Masked language modelling on the text column of a Hugging Face data set (options of :class:`_HFData`,
+    the stream of :class:`HFTextStreamData`); ``sequence_length``, ``mask_probability``, ``whole_word`` and
+    ``val_fraction`` as for ``text-corpus``."""
+
+    source = "hf-dataset"
+    options = (*(o for o in HF_OPTIONS if o != "validation_size"), "text_column", "sequence_length",
+               "mask_probability", "whole_word", "val_fraction")
 
 
 # --- optical flow, point clouds, video ---------------------------------------------------------------------

@@ -8,7 +8,9 @@ to run without a GPU, while ``fully_shard`` runs on CPU processes (gloo) as well
 same code path is tested in CI on two CPU processes and used on many GPUs.
 
 Each attention block is its own sharding unit (its weights are gathered just before it runs and freed right
-after), then the rest of the model (embeddings, position encodings, heads) forms the root unit.
+after), then the rest of the model (embeddings, position encodings, heads) forms the root unit. A model that
+calls its blocks' parts itself rather than their ``forward`` (Perceiver AR) sets ``shard_blocks = False`` and is
+one unit: its weights are gathered whole for each pass, while gradients and optimiser state stay sharded.
 
 Under ``trainer.precision: bf16-mixed`` the units gather their weights in bf16 (FSDP2's mixed-precision policy):
 half the all-gather traffic and half the memory of the gathered blocks, while each process keeps and updates its
@@ -102,7 +104,9 @@ def shard_model(model: nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype | N
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor", category=UserWarning)
     if is_sharded(model):
         return model
-    for module in list(model.modules()):
+    # FSDP gathers a unit's weights in a hook on the unit's forward; a block whose parts the model calls directly
+    # would be computed on its shards (mixed Tensor and DTensor operands), so such a model is not split by block.
+    for module in list(model.modules()) if getattr(model, "shard_blocks", True) else []:
         if isinstance(module, SHARDED_UNITS):
             fully_shard(module, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
