@@ -80,6 +80,22 @@ def test_a_config_error_answers_before_torch_loads_and_writes_nothing(tmp_path):
     assert not out.exists()
 
 
+def test_a_finished_run_in_output_dir_is_refused_before_torch_loads(tmp_path):
+    """The refusal of a finished run is a config error like the others: one line, at once, nothing touched (it
+    used to come after torch, Lightning and the data had loaded: ~9 s)."""
+    out = tmp_path / "run"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "model.safetensors").write_bytes(b"old weights")
+    done, seconds = _fresh_interpreter(["fit", "--config", "digits", "--set", f"output_dir={out}"])
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 2 and "already holds a finished run (model/)" in lines[0] and "--overwrite" in lines[0]
+    assert lines[1] == "LOADED []"
+    assert seconds < 2, f"the refusal took {seconds:.2f} s"
+    assert sorted(p.name for p in out.iterdir()) == ["model"]
+    assert (out / "model" / "model.safetensors").read_bytes() == b"old weights"
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("data.source=mnist", "unknown data source 'mnist' for task 'image-classification'; expected one of"),
     ("model.config={encoder: {num_latents: many}}", "model.config.encoder.num_latents must be an int, got 'many'"),

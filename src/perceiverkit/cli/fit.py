@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> None:
 
         print(dump_train_config(config), end="")
         return
+    from ..train.config import check_output_dir
+
+    check_output_dir(config)  # a finished run in output_dir: refused before torch loads, like a wrong value
     check_config(config)  # the task, its data source and the model config, before Lightning loads
     from ..train.run import fit
 

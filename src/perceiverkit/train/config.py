@@ -336,6 +336,18 @@ def check_task_settings(config: TrainConfig) -> None:
     model_config(config)
 
 
+def check_output_dir(config: TrainConfig) -> None:
+    """Refuse an ``output_dir`` that holds a finished run (``model/``) unless the config asks to ``overwrite`` it
+    or to ``resume`` (a finished run's old model would otherwise be silently replaced). Here, beside the config and
+    without torch, so that the command line answers it at once rather than after importing torch and Lightning."""
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output_dir {out} is a file; give a folder")
+    if (out / "model").exists() and not config.overwrite and config.resume is None:
+        raise ConfigError(f"output_dir {out} already holds a finished run (model/); choose another output_dir, or "
+                          "pass --overwrite (overwrite: true) to replace it, or resume=auto to continue it")
+
+
 def _check_compile_backend(backend: object) -> None:
     # Checked here rather than left to torch.compile, which only fails at the first training step, after the
     # data has been loaded and the run folder written.
@@ -407,5 +419,5 @@ def dump_train_config(config: TrainConfig) -> str:
 
 
 __all__ = ["LOGGERS", "ComponentSpec", "DataSpec", "EarlyStoppingSpec", "ModelSpec", "MonitorMode", "OptimConfig",
-           "TrainConfig", "TrainerSpec", "apply_override", "check_task_settings", "dump_train_config",
-           "load_train_config", "model_config"]
+           "TrainConfig", "TrainerSpec", "apply_override", "check_output_dir", "check_task_settings",
+           "dump_train_config", "load_train_config", "model_config"]

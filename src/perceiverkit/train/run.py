@@ -29,7 +29,15 @@ from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
 from .callbacks import RandomStateCheckpoint, SaveOnSigterm
 from .checkpoint_io import AtomicCheckpointIO
-from .config import ComponentSpec, MonitorMode, TrainConfig, check_task_settings, dump_train_config, model_config
+from .config import (
+    ComponentSpec,
+    MonitorMode,
+    TrainConfig,
+    check_output_dir,
+    check_task_settings,
+    dump_train_config,
+    model_config,
+)
 from .datamodules import PerceiverDataModule
 from .init_schemes import POSITION_INITS
 from .modules import PerceiverModule
@@ -278,17 +286,6 @@ def _trainer(**settings: Any) -> L.Trainer:
 
 
 # --- the run directory ----------------------------------------------------------------------------------------------
-
-def check_output_dir(config: TrainConfig) -> None:
-    """Refuse an ``output_dir`` that holds a finished run (``model/``) unless the config asks to ``overwrite`` it
-    or to ``resume`` (a finished run's old model would otherwise be silently replaced)."""
-    out = Path(config.output_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output_dir {out} is a file; give a folder")
-    if (out / "model").exists() and not config.overwrite and config.resume is None:
-        raise ConfigError(f"output_dir {out} already holds a finished run (model/); choose another output_dir, or "
-                          "pass --overwrite (overwrite: true) to replace it, or resume=auto to continue it")
-
 
 @contextlib.contextmanager
 def _run_directory(out: Path, overwrite: bool) -> Iterator[None]:
