@@ -137,8 +137,40 @@ def test_data_that_differs_from_the_models_is_refused(folder_run, tmp_path):
         evaluate(run, data, "validation", accelerator="cpu")
 
 
-def test_source_without_a_test_split_is_one_line(folder_run, capsys):
+def test_source_without_a_test_split_is_one_line(folder_run, capsys, monkeypatch):
     run, _ = folder_run
     assert main(["evaluate", "--model", str(run), "--accelerator", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no test split" in err, err
+    assert "evaluate --split validation" in err  # what to run instead
+
+    # Answered before a Trainer is made (whose device banners used to come before the line).
+    def no_trainer(*args, **kwargs):
+        raise AssertionError("a Trainer was made")
+
+    monkeypatch.setattr("lightning.Trainer", no_trainer)
+    with pytest.raises(ConfigError, match="data source 'image-folder' has no test split"):
+        evaluate(run, read_evaluation_data(run / "config.yaml"), "test", accelerator="cpu")
+
+
+def test_data_with_another_number_of_classes_is_refused_without_advice_to_retrain(folder_run, capsys):
+    """The model's classes are fixed: the line says so instead of the training advice to set num_labels."""
+    run, _ = folder_run
+    assert main(["evaluate", "--model", str(run), "--data", "digits", "--split", "validation",
+                 "--accelerator", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "the data source 'digits' has 10 classes but the model predicts 3" in err and "num_labels" not in err
+
+
+def test_a_preset_is_refused_before_lightning_loads():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom perceiverkit.cli import main\n"
+            "status = main(['evaluate', '--model', 'language-perceiver', '--data', 'digits'])\n"
+            "print('LIGHTNING', 'lightning' in sys.modules, file=sys.stderr)\nsys.exit(status)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 2 and "names a preset" in lines[0], done.stderr
+    assert lines[1] == "LIGHTNING False"

@@ -31,10 +31,16 @@ def run(args: argparse.Namespace) -> None:
     if data is None:
         raise ConfigError(f"{args.model} is not part of a training run with a config.yaml: name the data with "
                           "--data SOURCE_OR_CONFIG")
+    evaluation_data = read_evaluation_data(data, args.set)
+    from ..checkpoints import from_pretrained
+
+    # The model (a preset or a missing folder is one line) and the data settings before Lightning's import, which
+    # takes seconds: those errors answer at once.
+    model = from_pretrained(args.model)
     import lightning.pytorch  # noqa: F401 (it sets its loggers' level when imported: quiet them after that)
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # no device banners around the results
-    metrics = evaluate(args.model, read_evaluation_data(data, args.set), args.split, accelerator=args.accelerator)
+    metrics = evaluate(model, evaluation_data, args.split, accelerator=args.accelerator)
     if args.json:
         print(json.dumps({"model": str(args.model), "data": str(data), "split": args.split, "metrics": metrics}))
         return
