@@ -72,3 +72,23 @@ def test_errors_name_the_path(tmp_path: Path) -> None:
     ds = ImageFolder(tmp_path)
     with pytest.raises(ValueError, match=re.escape(f"cannot read image {broken}")):
         ds[0]
+
+
+def test_a_truncated_png_is_named_before_any_pixel_is_read(tmp_path: Path) -> None:
+    """A PNG cut short (an interrupted copy) has a valid header: it used to pass the check and stop training at the
+    batch that decoded it. Pillow itself is the oracle: it cannot load the cut file, and loads the whole one."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole = tmp_path / "a" / "whole.png"
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(whole)
+    Image.open(whole).load()
+    cut = tmp_path / "b" / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:400])
+    with pytest.raises(OSError):
+        Image.open(cut).load()
+    assert Image.open(cut).size == (40, 40)  # the header alone looks fine
+    with pytest.raises(ValueError, match=re.escape(f"cannot read image {cut}") + ".*remove or replace it"):
+        ImageFolder(tmp_path).check_readable()
+    cut.write_bytes(whole.read_bytes())
+    ImageFolder(tmp_path).check_readable()
