@@ -275,6 +275,33 @@ def test_a_finished_run_is_not_replaced_unless_asked(run, tmp_path):
     assert (copy / "model" / "model.safetensors").read_bytes() != weights
 
 
+def test_a_resumed_run_keeps_the_csv_rows_logged_before_its_checkpoint(tmp_path):
+    """Lightning's CSVLogger deletes a metrics.csv it finds, so resume=auto used to leave only the resumed part's
+    rows (and a model card drawing half a curve). The oracle is an uninterrupted run of the same 8 steps: the
+    resumed run's log holds the first run's rows unchanged and the same validation losses at every step."""
+    settings = ("trainer.val_check_interval=2", "trainer.check_val_every_n_epoch=null", "data.shuffle=false")
+    status, _, err = _fit(tmp_path, "resumed", "trainer.max_steps=4", *settings)
+    assert status == 0, err
+    with open(tmp_path / "resumed" / "csv" / "metrics.csv") as f:
+        first = [row for row in csv.DictReader(f)]
+    status, _, err = _fit(tmp_path, "resumed", "trainer.max_steps=8", "resume=auto", *settings)
+    assert status == 0, err
+    with open(tmp_path / "resumed" / "csv" / "metrics.csv") as f:
+        after = [row for row in csv.DictReader(f)]
+    kept = [{k: v for k, v in row.items() if k in first[0]} for row in after[:len(first)]]
+    assert kept == first
+    status, _, err = _fit(tmp_path, "whole", "trainer.max_steps=8", *settings)
+    assert status == 0, err
+    with open(tmp_path / "whole" / "csv" / "metrics.csv") as f:
+        whole = [row for row in csv.DictReader(f)]
+    # In order rather than by step: a run resumed from a checkpoint written at the end of training starts a new
+    # epoch, and Lightning then logs its rows one step number further on (5 … 8 instead of 4 … 7).
+    for name in ("train/loss", "val/loss"):
+        ours = [float(r[name]) for r in after if r.get(name)]
+        assert ours == pytest.approx([float(r[name]) for r in whole if r.get(name)], abs=1e-5), name
+    assert len([r for r in after if r.get("train/loss")]) == 8
+
+
 @pytest.mark.parametrize(("override", "message"), [
     # found only at the first validation, after the folder was made: it is removed again
     ("trainer.monitor=val/nope", "'val/nope'"),

@@ -173,13 +173,74 @@ def _component(spec: ComponentSpec, base: type, where: str) -> Any:
                           f"{' '.join(str(error).split())}") from None
 
 
-def _loggers(config: TrainConfig, out: Path) -> list[Any]:
-    from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+def _csv_logger(out: Path, resumed_step: int | None) -> Any:
+    """Lightning's CSVLogger writing ``out/csv/metrics.csv``. Lightning deletes a metrics.csv it finds there, so a
+    resumed run (``resumed_step``: its checkpoint's ``global_step``) would lose the curve of the steps before
+    its checkpoint (and the model card's curves with it): the rows logged before that step are kept instead,
+    those logged after it (by a run killed after its last checkpoint) dropped, as the resumed run logs them
+    again."""
+    import csv
+
+    from lightning.fabric.loggers.logger import rank_zero_experiment
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+    if resumed_step is None:
+        return CSVLogger(out, name="csv", version="")
+    keep_before: int = resumed_step
+
+    class ResumedWriter(ExperimentWriter):
+        def _check_log_dir_exists(self) -> None:
+            path = Path(self.metrics_file_path)
+            if not path.is_file():
+                return
+            with path.open(newline="") as f:
+                reader = csv.DictReader(f)
+                rows = [row for row in reader if int(float(row.get("step") or 0)) < keep_before]
+                fields = list(reader.fieldnames or [])
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=fields)
+                writer.writeheader()
+                writer.writerows(rows)
+            self.metrics_keys = fields  # new rows append under this header (rewritten if new metrics come)
+
+    class ResumedCSVLogger(CSVLogger):
+        @property
+        @rank_zero_experiment
+        def experiment(self) -> Any:  # Any: Lightning's own annotation names its private writer class
+            if self._experiment is None:
+                self._fs.makedirs(self.root_dir, exist_ok=True)
+                self._experiment = ResumedWriter(log_dir=self.log_dir)
+            return self._experiment
+
+    return ResumedCSVLogger(out, name="csv", version="")
+
+
+def _global_step(checkpoint: str) -> int | None:
+    """The ``global_step`` of a Lightning checkpoint, the step a resumed run continues from (mapped, not read
+    whole); None when the file cannot be read so (then Lightning's own loading answers for it)."""
+    import pickle
+
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # a legacy (non-zip) file cannot be mapped
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError):
+            return None
+    except pickle.UnpicklingError:
+        return None
+    step = state.get("global_step") if isinstance(state, dict) else None
+    return step if isinstance(step, int) else None
+
+
+def _loggers(config: TrainConfig, out: Path, resumed_step: int | None = None) -> list[Any]:
+    from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
     made: list[Any] = []
     for i, logger in enumerate(config.loggers):
         if logger == "csv":
-            made.append(CSVLogger(out, name="csv", version=""))
+            made.append(_csv_logger(out, resumed_step))
         elif logger == "tensorboard":
             made.append(TensorBoardLogger(out, name="tensorboard", version=""))
         elif isinstance(logger, ComponentSpec):
@@ -357,6 +418,10 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
     last = out / "checkpoints" / "last.ckpt"
     configured = [_component(spec, Callback, f"callbacks[{i}]") for i, spec in enumerate(config.callbacks)]
     checkpointing = _checkpoint_callbacks(config, out, module_cls)
+    resume = config.resume
+    if resume == "auto":  # continue where a previous run in this folder stopped, or start afresh
+        resume = str(last) if last.is_file() else None
+    resumed_step = None if resume is None else _global_step(resume)
     trainer = _trainer(
         max_steps=t.max_steps, max_epochs=t.max_epochs, precision=t.precision, gradient_clip_val=t.gradient_clip_val,
         accumulate_grad_batches=t.accumulate_grad_batches, accelerator=t.accelerator, devices=t.devices,
@@ -366,14 +431,11 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
         limit_val_batches=t.limit_val_batches, enable_progress_bar=t.enable_progress_bar,
         deterministic=t.deterministic, default_root_dir=out,
         use_distributed_sampler=False,  # EpochSeededSampler shares batches out itself, reproducibly
-        logger=_loggers(config, out),
+        logger=_loggers(config, out, resumed_step),
         callbacks=[*checkpointing, LearningRateMonitor(logging_interval="step"),
                    RandomStateCheckpoint(), SaveOnSigterm(str(last)), *configured, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
     )
-    resume = config.resume
-    if resume == "auto":  # continue where a previous run in this folder stopped, or start afresh
-        resume = str(last) if last.is_file() else None
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     # Only the first process of a job replaces an old run: the others (started by the launcher after it, or by
