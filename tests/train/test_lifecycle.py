@@ -320,6 +320,29 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, override, message):
     assert not (tmp_path / "failed").exists()
 
 
+def test_training_data_smaller_than_a_batch_is_refused_before_the_run_folder(tmp_path, capsys):
+    """32 training images and batch_size 64: the shuffled loader keeps full batches only, so it has none. This used
+    to 'train' zero steps, write the untrained model as a finished run and exit 0."""
+    from PIL import Image
+
+    rng = torch.Generator().manual_seed(0)
+    for label in ("dark", "light"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(20):
+            pixels = torch.randint(0, 100, (8, 8), generator=rng) + (150 if label == "light" else 0)
+            Image.fromarray(pixels.to(torch.uint8).numpy(), mode="L").save(tmp_path / "images" / label / f"{i}.png")
+    settings = ["data.source=image-folder", f"data.options={{train_root: '{tmp_path / 'images'}', image_size: 8, "
+                "grayscale: true, validation_size: 8}", "model.config.num_labels=2", "trainer.max_steps=2",
+                f"output_dir={tmp_path / 'run'}", *QUIET]
+    assert main(["fit", "--config", str(CONFIG), "--set", *settings, "data.batch_size=64"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "the training data has 32 examples, fewer than one batch (data.batch_size 64)" in err
+    assert "data.batch_size to at most 32" in err
+    assert not (tmp_path / "run").exists()
+    assert main(["fit", "--config", str(CONFIG), "--set", *settings, "data.batch_size=32"]) == 0  # one full batch
+
+
 def test_test_on_a_source_without_a_test_split_is_one_line(tmp_path, capsys):
     """An image folder has no test split: `test` says so (and where to look instead) rather than measuring on
     something else."""

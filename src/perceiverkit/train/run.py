@@ -334,6 +334,17 @@ def check_one_example(module: PerceiverModule, data: PerceiverDataModule) -> Non
         np.random.set_state(numpy_state)
 
 
+def check_training_batches(data: PerceiverDataModule) -> None:
+    """Refuse training data smaller than one batch: a shuffled loader keeps full batches only, so it yields none,
+    Lightning then runs no training step at all, and the run would write its untrained model as a finished one
+    (with empty metrics and exit status 0)."""
+    if len(data.train_dataloader()) == 0:
+        size = len(data.train_set)  # type: ignore[arg-type]
+        raise ConfigError(f"the training data has {size} example{'s' if size != 1 else ''}, fewer than one batch "
+                          f"(data.batch_size {data.spec.batch_size}), so no training step would run; set "
+                          f"data.batch_size to at most {size}, or give more training data")
+
+
 def _trainer(**settings: Any) -> L.Trainer:
     """A Lightning Trainer; a setting it refuses (an accelerator this machine lacks, an unknown strategy) is a
     one-line :class:`ConfigError` rather than a traceback."""
@@ -404,6 +415,7 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     t = config.trainer
+    check_training_batches(data)
     total = t.max_steps
     if total <= 0:
         per_epoch = math.ceil(len(data.train_dataloader()) / t.accumulate_grad_batches)
@@ -523,4 +535,5 @@ def test(config: TrainConfig, ckpt: str = "best") -> tuple[dict[str, float], Pat
 test.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported into a test module
 
 __all__ = ["RUN_ENTRIES", "TrainResult", "build_datamodule", "build_model", "check_one_example", "check_output_dir",
-           "find_checkpoint", "fit", "monitored", "test", "train", "transfer_weights", "validate"]
+           "check_training_batches", "find_checkpoint", "fit", "monitored", "test", "train", "transfer_weights",
+           "validate"]
