@@ -320,19 +320,25 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, override, message):
     assert not (tmp_path / "failed").exists()
 
 
-def test_training_data_smaller_than_a_batch_is_refused_before_the_run_folder(tmp_path, capsys):
-    """32 training images and batch_size 64: the shuffled loader keeps full batches only, so it has none. This used
-    to 'train' zero steps, write the untrained model as a finished run and exit 0."""
+def _two_folders(tmp: Path, per_class: int, validation_size: int) -> list[str]:
+    """``per_class`` 8×8 grey images in each of two class folders (dark, light) under ``tmp/images``; the --set
+    settings that train the digits config on them."""
     from PIL import Image
 
     rng = torch.Generator().manual_seed(0)
     for label in ("dark", "light"):
-        (tmp_path / "images" / label).mkdir(parents=True)
-        for i in range(20):
+        (tmp / "images" / label).mkdir(parents=True)
+        for i in range(per_class):
             pixels = torch.randint(0, 100, (8, 8), generator=rng) + (150 if label == "light" else 0)
-            Image.fromarray(pixels.to(torch.uint8).numpy(), mode="L").save(tmp_path / "images" / label / f"{i}.png")
-    settings = ["data.source=image-folder", f"data.options={{train_root: '{tmp_path / 'images'}', image_size: 8, "
-                "grayscale: true, validation_size: 8}", "model.config.num_labels=2", "trainer.max_steps=2",
+            Image.fromarray(pixels.to(torch.uint8).numpy(), mode="L").save(tmp / "images" / label / f"{i}.png")
+    return ["data.source=image-folder", f"data.options={{train_root: '{tmp / 'images'}', image_size: 8, "
+            f"grayscale: true, validation_size: {validation_size}}}"]
+
+
+def test_training_data_smaller_than_a_batch_is_refused_before_the_run_folder(tmp_path, capsys):
+    """32 training images and batch_size 64: the shuffled loader keeps full batches only, so it has none. This used
+    to 'train' zero steps, write the untrained model as a finished run and exit 0."""
+    settings = [*_two_folders(tmp_path, 20, validation_size=8), "model.config.num_labels=2", "trainer.max_steps=2",
                 f"output_dir={tmp_path / 'run'}", *QUIET]
     assert main(["fit", "--config", str(CONFIG), "--set", *settings, "data.batch_size=64"]) == 2
     err = capsys.readouterr().err
@@ -346,16 +352,7 @@ def test_training_data_smaller_than_a_batch_is_refused_before_the_run_folder(tmp
 def test_test_on_a_source_without_a_test_split_is_one_line(tmp_path, capsys):
     """An image folder has no test split: `test` says so (and where to look instead) rather than measuring on
     something else."""
-    from PIL import Image
-
-    rng = torch.Generator().manual_seed(0)
-    for label in ("dark", "light"):
-        (tmp_path / "images" / label).mkdir(parents=True)
-        for i in range(6):
-            pixels = torch.randint(0, 100, (8, 8), generator=rng) + (150 if label == "light" else 0)
-            Image.fromarray(pixels.to(torch.uint8).numpy(), mode="L").save(tmp_path / "images" / label / f"{i}.png")
-    settings = ["data.source=image-folder", f"data.options={{train_root: '{tmp_path / 'images'}', image_size: 8, "
-                "grayscale: true, validation_size: 2}", "model.config.num_labels=2", "data.batch_size=4",
+    settings = [*_two_folders(tmp_path, 6, validation_size=2), "model.config.num_labels=2", "data.batch_size=4",
                 f"output_dir={tmp_path / 'run'}", *QUIET]
     assert main(["fit", "--config", str(CONFIG), "--set", "trainer.max_steps=2", *settings]) == 0
     capsys.readouterr()
