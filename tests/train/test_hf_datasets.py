@@ -99,6 +99,28 @@ def test_a_hub_name_without_a_network_is_one_line(tmp_path, monkeypatch):
     assert "\n" not in str(error.value)
 
 
+def test_a_hub_name_with_no_connection_is_one_line_at_once(tmp_path, monkeypatch):
+    """Online mode but no route to the hub (a machine without a network, or a mistyped local path read as a hub
+    name): datasets would retry for ~30 s, printing a line a try; the source answers without calling it."""
+    import socket
+
+    def no_route(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    def never(*args, **kwargs):
+        raise AssertionError("load_dataset was called")
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "create_connection", no_route)
+    monkeypatch.setattr(datasets, "load_dataset", never)
+    with pytest.raises(ConfigError, match=r"no local data set at 'someone/reviews' and the hub cannot provide one "
+                                          r"\(no connection to https?://.*\); give a path to local files") as error:
+        _text(tmp_path, path="someone/reviews").setup("fit")
+    assert "\n" not in str(error.value)
+
+
 def _picture(seed: int) -> Image.Image:
     return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (10, 7, 3), dtype=np.uint8))
 

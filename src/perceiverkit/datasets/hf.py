@@ -21,7 +21,8 @@ from .streaming import JoinedBytes
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["BUILDERS", "ArrowTextBytes", "check_columns", "class_names", "image_payloads", "load_splits"]
+__all__ = ["BUILDERS", "ArrowTextBytes", "check_columns", "class_names", "hub_reachable", "image_payloads",
+           "load_splits"]
 
 #: File suffix → the ``datasets`` builder that reads it.
 BUILDERS: dict[str, str] = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json",
@@ -80,6 +81,11 @@ def load_splits(path: Path | str, *, local: bool, name: str | None = None,
         else:
             raise DataMissingError("the data set", p, override="data.options.path")
     else:
+        if not ds.config.HF_HUB_OFFLINE and not hub_reachable():
+            # Without this, datasets retries for ~30 s, printing a warning a try, before giving up: a mistyped
+            # local path (data/reviewz) reads as a hub name, so this is mostly what a typo costs.
+            raise ValueError(f"no local data set at {path!r} and the hub cannot provide one (no connection to "
+                             f"{_hub_endpoint()}); give a path to local files")
         try:
             loaded = ds.load_dataset(str(path), name, **common)
         except Exception as error:  # the hub's many failures (no network, no such name) all end the run here
@@ -89,6 +95,30 @@ def load_splits(path: Path | str, *, local: bool, name: str | None = None,
     if isinstance(loaded, ds.Dataset):
         return {"train": loaded}
     return dict(loaded)
+
+
+def _hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub's endpoint opens within ``timeout`` seconds. Behind a proxy (the
+    ``*_PROXY`` variables) a direct connection says nothing, so the answer is then yes, and ``datasets`` tries."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlsplit(_hub_endpoint())
+    try:
+        socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+    except OSError:  # no route, no DNS, refused, timed out
+        return False
+    return True
 
 
 def check_columns(dataset: datasets.Dataset, columns: Mapping[str, str], where: str) -> None:
