@@ -94,3 +94,17 @@ def test_digits_refuses_a_model_with_another_number_of_classes():
     data.setup("fit")
     with pytest.raises(ConfigError, match="10 classes but the model has 12"):
         data.prepare_model(ImageClassifier(config))
+
+
+@pytest.mark.parametrize(("length", "size", "message"), [
+    (3, 0.1, r"a count of 1 … 2 items, or a fraction of the 3 items that rounds to one of those; got 0\.1 "
+             r"\(0\.1 of 3 items is 0\)"),
+    (3, 0.9, r"got 0\.9 \(0\.9 of 3 items is 3\)"),
+    (10, 10, r"a count of 1 … 9 items.*; got 10$"),
+    (1, 0.5, r"the training data has 1 item, too few to hold validation data out of"),
+])
+def test_carve_validation_says_why_a_size_leaves_a_split_empty(length, size, message):
+    """A fraction in (0, 1) is a valid kind of value: when it rounds to no item (a tiny folder) the line says so
+    instead of asking for a fraction in (0, 1)."""
+    with pytest.raises(ConfigError, match=message):
+        carve_validation(length, size, 0, "data.options.validation_size")

@@ -220,10 +220,16 @@ def carve_validation(length: int, size: int | float, seed: int, where: str) -> t
     float in (0, 1)) go to validation, chosen by a permutation seeded with ``seed``; both lists come back sorted."""
     if isinstance(size, bool) or not isinstance(size, (int, float)):
         raise ConfigError(f"{where} must be a count or a fraction in (0, 1), got {size!r}")
-    count = round(size * length) if isinstance(size, float) and 0 < size < 1 else size
+    fraction = isinstance(size, float) and 0 < size < 1
+    count = round(size * length) if fraction else size
     if not isinstance(count, int) or not 0 < count < length:
-        raise ConfigError(f"{where} must leave both splits non-empty (1 … {length - 1} items, or a fraction in "
-                          f"(0, 1)); got {size!r}")
+        if length < 2:
+            raise ConfigError(f"{where}: the training data has {length} item{'s' if length != 1 else ''}, too few "
+                              "to hold validation data out of; give more data, or separate validation data")
+        # A fraction in (0, 1) that rounds to no item (or to all of them) would read as a valid value otherwise.
+        rounded = f" ({size!r} of {length} items is {count})" if fraction else ""
+        raise ConfigError(f"{where} must leave both splits non-empty: a count of 1 … {length - 1} items, or a "
+                          f"fraction of the {length} items that rounds to one of those; got {size!r}{rounded}")
     order = torch.randperm(length, generator=torch.Generator().manual_seed(seed)).tolist()
     return sorted(order[count:]), sorted(order[:count])
 
