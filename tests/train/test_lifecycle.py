@@ -237,10 +237,15 @@ def test_test_reads_the_test_split(run, capsys):
     assert printed == pytest.approx(accuracy, abs=1e-4)
 
 
-def test_validate_without_checkpoints_is_one_line(tmp_path, capsys):
+def test_validate_without_checkpoints_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["validate", "--config", str(CONFIG), "--set", f"output_dir={tmp_path / 'none'}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no best checkpoint" in err
+    # A relative output_dir starts at the working directory (not the config's folder): the line says which.
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--config", str(CONFIG), "--set", "output_dir=runs/none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"(output_dir starts at the working directory, {tmp_path})" in err, err
 
 
 def test_train_is_an_alias_of_fit():

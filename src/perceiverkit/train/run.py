@@ -502,7 +502,11 @@ def find_checkpoint(config: TrainConfig, ckpt: str = "best") -> Path:
     found = folder / "last.ckpt" if ckpt == "last" else best_checkpoint(folder) if folder.is_dir() else None
     if found is None or not found.is_file():
         what = "last.ckpt" if ckpt == "last" else "best checkpoint (save_top_k=0, or no validation ran yet)"
-        raise ConfigError(f"no {what} in {folder}; train first (perceiverkit fit with output_dir="
+        # output_dir, unlike the data's paths, starts at the working directory: a config run from elsewhere than
+        # its fit looks for another folder, which the line then names.
+        where = "" if Path(config.output_dir).is_absolute() else f" (output_dir starts at the working directory, " \
+            f"{Path.cwd()})"
+        raise ConfigError(f"no {what} in {folder}{where}; train first (perceiverkit fit with output_dir="
                           f"{config.output_dir}) or give --ckpt last or a .ckpt path")
     return found
 
