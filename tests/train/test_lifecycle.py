@@ -310,6 +310,10 @@ def test_a_resumed_run_keeps_the_csv_rows_logged_before_its_checkpoint(tmp_path)
 @pytest.mark.parametrize(("override", "message"), [
     # found only at the first validation, after the folder was made: it is removed again
     ("trainer.monitor=val/nope", "'val/nope'"),
+    # a name that is the start of a logged one: both logged names are still listed
+    ("trainer.early_stopping={patience: 2, monitor: val/acc}",
+     "'val/acc' is not a metric the image-classification task logs; its validation metrics are ['val/loss', "
+     "'val/accuracy']"),
     # found by running one validation example through the model, before the folder is made
     ("model.config.image.in_channels=3", "the data does not fit the model (images must have 3 channels"),
     # found when the callback is imported, before the folder is made

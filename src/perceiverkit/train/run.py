@@ -398,7 +398,9 @@ def _translate_monitor_errors(error: BaseException, task: str) -> ConfigError | 
                                                                                  text)
     if found is None:
         return None
-    logged = list(dict.fromkeys(re.findall(r"val/[\w/]+", text.replace(found.group(1), ""))))
+    # Whole names only: removing the monitored name from the text would also cut it out of a longer one
+    # (val/acc out of val/accuracy).
+    logged = [name for name in dict.fromkeys(re.findall(r"val/[\w/]+", text)) if name != found.group(1)]
     return ConfigError(f"trainer.monitor (or trainer.early_stopping.monitor): {found.group(1)!r} is not a metric the "
                        f"{task} task logs; its validation metrics are {logged}")
 
