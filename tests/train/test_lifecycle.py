@@ -248,6 +248,13 @@ def test_validate_without_checkpoints_is_one_line(tmp_path, capsys, monkeypatch)
     assert err.count("\n") == 1 and f"(output_dir starts at the working directory, {tmp_path})" in err, err
 
 
+def test_a_missing_checkpoint_is_one_line_before_lightning_loads(tmp_path):
+    done, _ = _fresh_interpreter(["validate", "--config", "digits", "--set", f"output_dir={tmp_path / 'none'}"])
+    first, loaded = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "no best checkpoint" in first, done.stderr
+    assert loaded == "LOADED ['torch']"  # the task checks need torch; the checkpoint's absence needs no Lightning
+
+
 def test_train_is_an_alias_of_fit():
     assert COMMANDS["train"].run is COMMANDS["fit"].run
     assert COMMANDS["train"].add_arguments is COMMANDS["fit"].add_arguments

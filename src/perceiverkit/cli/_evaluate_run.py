@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, split: Literal["validation", "test"]) -> None:
     config = load_config(args)
     check_config(config)
+    from ..train.evaluate import find_checkpoint
+
+    find_checkpoint(config, args.ckpt)  # a missing checkpoint: one line before Lightning's import
     from ..train import run as lifecycle
 
     metrics, path = (lifecycle.validate if split == "validation" else lifecycle.test)(config, args.ckpt)

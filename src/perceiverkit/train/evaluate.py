@@ -22,7 +22,7 @@ from ..checkpoints.training_runs import CKPT_SUFFIX, MODEL_DIR, model_record
 from ..config import ConfigError, config_from_dict
 from ..tasks.base import TaskModel
 from ..tasks.registry import get_task
-from .config import DataSpec, OptimConfig, apply_override
+from .config import DataSpec, OptimConfig, TrainConfig, apply_override
 
 #: Split name → the Trainer method that measures it (and the prefix of the metrics it logs).
 SPLITS = {"test": "test", "validation": "validate"}
@@ -101,6 +101,31 @@ def _check_data_matches(model: TaskModel[Any], data: Any, source: str) -> None:
                           f"{RUN_CONFIG})")
 
 
+def find_checkpoint(config: TrainConfig, ckpt: str = "best") -> Path:
+    """The checkpoint that ``validate`` / ``test`` read: ``best`` (the one the run's ``ModelCheckpoint`` recorded
+    as best by the monitored metric), ``last`` (``last.ckpt``) or a path to a ``.ckpt`` file. Here rather than
+    beside ``validate`` in :mod:`~perceiverkit.train.run`, which loads Lightning: a missing checkpoint is one line
+    before that import."""
+    from ..checkpoints.training_runs import best_checkpoint
+
+    folder = Path(config.output_dir) / "checkpoints"
+    if ckpt not in ("best", "last"):
+        path = Path(ckpt)
+        if not path.is_file():
+            raise ConfigError(f"--ckpt {ckpt}: no such checkpoint file; give best, last or a .ckpt path")
+        return path
+    found = folder / "last.ckpt" if ckpt == "last" else best_checkpoint(folder) if folder.is_dir() else None
+    if found is None or not found.is_file():
+        what = "last.ckpt" if ckpt == "last" else "best checkpoint (save_top_k=0, or no validation ran yet)"
+        # output_dir, unlike the data's paths, starts at the working directory: a config run from elsewhere than
+        # its fit looks for another folder, which the line then names.
+        where = "" if Path(config.output_dir).is_absolute() else f" (output_dir starts at the working directory, " \
+            f"{Path.cwd()})"
+        raise ConfigError(f"no {what} in {folder}{where}; train first (perceiverkit fit with output_dir="
+                          f"{config.output_dir}) or give --ckpt last or a .ckpt path")
+    return found
+
+
 def evaluate(model: str | os.PathLike[str] | TaskModel[Any], data: EvaluationData, split: str = "test", *,
              accelerator: str = "auto", progress: bool = False) -> dict[str, float]:
     """The task's metrics of ``model`` (a loaded model, or anything ``from_pretrained`` takes: a model folder, a
@@ -139,4 +164,4 @@ def evaluate(model: str | os.PathLike[str] | TaskModel[Any], data: EvaluationDat
             if not torch.is_tensor(value) or value.numel() == 1}
 
 
-__all__ = ["SPLITS", "EvaluationData", "evaluate", "read_evaluation_data", "run_config_of"]
+__all__ = ["SPLITS", "EvaluationData", "evaluate", "find_checkpoint", "read_evaluation_data", "run_config_of"]

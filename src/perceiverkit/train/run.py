@@ -39,6 +39,7 @@ from .config import (
     model_config,
 )
 from .datamodules import PerceiverDataModule
+from .evaluate import find_checkpoint
 from .init_schemes import POSITION_INITS
 from .modules import PerceiverModule
 from .sharding import FSDP, FullyShardedStrategy, full_state_dict, is_sharded, unsharded_class
@@ -488,29 +489,6 @@ def fit(config: TrainConfig, callbacks: list[L.Callback] | None = None) -> Train
 
 #: ``train`` is ``fit``: the name the command line and older code use.
 train = fit
-
-
-def find_checkpoint(config: TrainConfig, ckpt: str = "best") -> Path:
-    """The checkpoint that ``validate`` / ``test`` read: ``best`` (the one the run's ``ModelCheckpoint`` recorded
-    as best by the monitored metric), ``last`` (``last.ckpt``) or a path to a ``.ckpt`` file."""
-    from ..checkpoints.training_runs import best_checkpoint
-
-    folder = Path(config.output_dir) / "checkpoints"
-    if ckpt not in ("best", "last"):
-        path = Path(ckpt)
-        if not path.is_file():
-            raise ConfigError(f"--ckpt {ckpt}: no such checkpoint file; give best, last or a .ckpt path")
-        return path
-    found = folder / "last.ckpt" if ckpt == "last" else best_checkpoint(folder) if folder.is_dir() else None
-    if found is None or not found.is_file():
-        what = "last.ckpt" if ckpt == "last" else "best checkpoint (save_top_k=0, or no validation ran yet)"
-        # output_dir, unlike the data's paths, starts at the working directory: a config run from elsewhere than
-        # its fit looks for another folder, which the line then names.
-        where = "" if Path(config.output_dir).is_absolute() else f" (output_dir starts at the working directory, " \
-            f"{Path.cwd()})"
-        raise ConfigError(f"no {what} in {folder}{where}; train first (perceiverkit fit with output_dir="
-                          f"{config.output_dir}) or give --ckpt last or a .ckpt path")
-    return found
 
 
 def _evaluate(config: TrainConfig, split: Literal["validation", "test"], ckpt: str) -> tuple[dict[str, float], Path]:
