@@ -296,3 +296,29 @@ def test_every_data_source_option_is_documented():
                               [line for line in docs.splitlines() if line.startswith(f"| `{source}` |")])
             missing += [f"{task}:{source}:{option}" for option in cls.options if f"`{option}`" not in where]
     assert missing == []
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"split_seed": "abc"}, "data.options.split_seed must be an int, got 'abc'"),  # was int()'s own words
+    ({"grayscale": "maybe"}, "data.options.grayscale must be true or false, got 'maybe'"),  # was read as true
+])
+def test_image_folder_option_values_name_the_option(tmp_path, options, message):
+    _images(tmp_path / "pictures")
+    with pytest.raises(ConfigError, match=message):
+        _image_data(tmp_path, train_root="pictures", image_size=8, **options).setup("fit")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    # was "length must be a positive integer, got -2": the window's inner length, not the option
+    ({"sequence_length": 0}, r"data.options.sequence_length must be ≥ 3, got 0"),
+    # was "the data does not fit the model (...); set model.config ..." from the first batch
+    ({"mask_probability": 2}, r"data.options.mask_probability must be a number in \(0, 1\), got 2"),
+    ({"val_fraction": 1.5}, r"data.options.val_fraction must be a number in \[0, 1\), got 1.5"),
+    ({"whole_word": "yes"}, r"data.options.whole_word must be true or false, got 'yes'"),
+])
+def test_text_corpus_option_values_name_the_option(tmp_path, options, message):
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat. " * 40)
+    spec = DataSpec(source="text-corpus", batch_size=2, base_dir=str(tmp_path),
+                    options={"corpus": "files", "paths": ["corpus.txt"], "sequence_length": 16, **options})
+    with pytest.raises(ConfigError, match=message):
+        TextCorpusData(spec, MaskedLanguageModelConfig(), seed=0).setup("fit")

@@ -65,6 +65,34 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
     def option(self, name: str, default: Any = None) -> Any:  # Any: options are parsed YAML
         return self.spec.options.get(name, default)
 
+    def int_option(self, name: str, default: int, minimum: int | None = None) -> int:
+        """Option ``name`` as an int (a whole float such as ``1e3`` too), at least ``minimum``; anything else is one
+        line naming the option (``int()`` on a string would name neither it nor the fix); null is the default."""
+        value = default if self.option(name) is None else self.option(name)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"data.options.{name} must be an int, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"data.options.{name} must be ≥ {minimum}, got {value}")
+        return value
+
+    def fraction_option(self, name: str, default: float, *, zero: bool) -> float:
+        """Option ``name`` as a number in [0, 1) (``zero``) or (0, 1); null is the default."""
+        value = default if self.option(name) is None else self.option(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not (0 <= value < 1 if zero else 0 < value < 1):
+            raise ConfigError(f"data.options.{name} must be a number in {'[' if zero else '('}0, 1), got {value!r}")
+        return float(value)
+
+    def bool_option(self, name: str, default: bool) -> bool:
+        """Option ``name`` as true or false (a string such as ``maybe`` would otherwise count as true); null is the
+        default."""
+        value = default if self.option(name) is None else self.option(name)
+        if not isinstance(value, bool):
+            raise ConfigError(f"data.options.{name} must be true or false, got {value!r}")
+        return value
+
     def path_option(self, name: str, kind: str = "file", required: bool = True) -> Path | None:
         """Option ``name`` as an existing path (a ``kind`` of "file", "folder" or "path"); None when absent and
         not ``required``."""
@@ -105,7 +133,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
     def validation_carve(self, length: int, default: float = 0.1) -> tuple[list[int], list[int]]:
         """(training, validation) indices of a single folder or file: ``validation_size`` (default a tenth)
         chosen by ``split_seed`` (default 0, independent of the run's seed)."""
-        return carve_validation(length, self.option("validation_size", default), int(self.option("split_seed", 0)),
+        return carve_validation(length, self.option("validation_size", default), self.int_option("split_seed", 0),
                                 "data.options.validation_size")
 
     def expect(self, value: object, kind: type[T]) -> T:
@@ -265,12 +293,12 @@ class FashionMNISTData(PerceiverDataModule):
         from ..datasets import FashionMNIST
 
         root = self.optional_path("root")
-        augmented = FashionMNIST("train", root=root, augment=self.option("augment", True))
+        augmented = FashionMNIST("train", root=root, augment=self.bool_option("augment", True))
         plain = FashionMNIST("train", root=root)
         train_idx, val_idx = carve_validation(len(plain), self.option("validation_size", 5000),
-                                              int(self.option("split_seed", 0)), "data.options.validation_size")
-        if self.option("train_limit"):
-            train_idx = train_idx[: int(self.option("train_limit"))]
+                                              self.int_option("split_seed", 0), "data.options.validation_size")
+        if self.option("train_limit"):  # null or 0: no limit
+            train_idx = train_idx[: self.int_option("train_limit", 0, minimum=1)]
         return torch.utils.data.Subset(augmented, train_idx), torch.utils.data.Subset(plain, val_idx)
 
     def build_test(self) -> Dataset:
@@ -296,7 +324,7 @@ class DigitsData(PerceiverDataModule):
         independent of the run's seed) fixes both the train/test split and the validation carve."""
         from ..datasets import Digits
 
-        seed = int(self.option("split_seed", 0))
+        seed = self.int_option("split_seed", 0)
         train = Digits("train", seed=seed)
         train_idx, val_idx = carve_validation(len(train), self.option("validation_size", 0.2), seed,
                                               "data.options.validation_size")
@@ -305,7 +333,7 @@ class DigitsData(PerceiverDataModule):
     def build_test(self) -> Dataset:
         from ..datasets import Digits
 
-        return Digits("test", seed=int(self.option("split_seed", 0)))
+        return Digits("test", seed=self.int_option("split_seed", 0))
 
 
 class _ImageClassificationData(PerceiverDataModule):
@@ -339,7 +367,7 @@ class _ImageClassificationData(PerceiverDataModule):
                                       "[height, width]: every image is resized to what the model reads) or "
                                       "data.options.processor")
                 processor = ImageProcessor.plain(check_image_size(self.option("image_size")),
-                                                 num_channels=1 if self.option("grayscale") else 3)
+                                                 num_channels=1 if self.bool_option("grayscale", False) else 3)
         except ValueError as error:
             if isinstance(error, ConfigError):
                 raise
@@ -594,8 +622,10 @@ class TextCorpusData(PerceiverDataModule):
         given, else the seeded ``val_fraction`` region of ``corpus``."""
         from ..datasets import ByteChunks
 
-        length = int(self.option("sequence_length", 128)) - 2  # room for [CLS] and [SEP]
-        fraction = float(self.option("val_fraction", 0.05))
+        length = self.int_option("sequence_length", 128, minimum=3) - 2  # room for [CLS] and [SEP]
+        fraction = self.fraction_option("val_fraction", 0.05, zero=True)
+        self.fraction_option("mask_probability", 0.15, zero=False)  # read per batch; checked before any is made
+        self.bool_option("whole_word", False)
         with reading_data():
             if validation is not None:
                 train = ByteChunks(corpus, length, "train", val_fraction=0.0, seed=self.seed)
@@ -612,8 +642,8 @@ class TextCorpusData(PerceiverDataModule):
                             for chunk in chunks])
         # Masks depend on (seed, epoch, items) only: reproducible, and new every epoch; fixed for validation.
         gen = torch.Generator().manual_seed(hash((self.seed, self.epoch if train else -1, indices)) % 2**62)
-        batch = mask_tokens(ids, torch.ones_like(ids), float(self.option("mask_probability", 0.15)),
-                            bool(self.option("whole_word", False)), gen)
+        batch = mask_tokens(ids, torch.ones_like(ids), self.fraction_option("mask_probability", 0.15, zero=False),
+                            self.bool_option("whole_word", False), gen)
         return {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask, "labels": batch.labels,
                 "output_points": batch.output_points}
 

@@ -325,6 +325,8 @@ def check_one_example(module: PerceiverModule, data: PerceiverDataModule) -> Non
             if batch is not None:  # no validation data: nothing to try
                 module.eval()
                 module.compute(_first_example(batch), "val")
+    except ConfigError:  # a data option the batch reads (e.g. mask_probability): its own line, not "does not fit"
+        raise
     except (ValueError, RuntimeError, IndexError) as error:
         raise ConfigError(f"the data does not fit the model ({' '.join(str(error).split())[:300]}); set "
                           "model.config to match the data source (e.g. image.in_channels, num_labels) or change "
