@@ -225,3 +225,37 @@ def test_empty_fill_mask_text_says_what_to_type() -> None:
 
     with pytest.raises(gr.Error, match=r"no text given: type some, with a \[MASK\] for each byte to fill in"):
         shown_in_page(lambda text: fill_mask(pipeline("fill-mask", "byte-mlm"), text, 5))("")
+
+
+def test_a_transformers_folder_serves_the_image_tab_and_1000_classes_read_as_imagenet(save_hf, tmp_path: Path) -> None:
+    """A checkpoint saved by Transformers itself (the oracle for the format) goes to the image tab through
+    --model-dir and shows its own class names (its config's id2label); a 1000-class checkpoint without names shows
+    ImageNet's, read here from the list we ship."""
+    from importlib import resources
+
+    import transformers as T
+    from PIL import Image
+
+    from perceiverkit import ImageClassifier, ImageClassifierConfig
+    from perceiverkit.pipelines import pipeline
+    from tests.helpers import small_hf_config
+
+    path = tmp_path / "image.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
+    hf, directory = save_hf(T.PerceiverForImageClassificationLearned,
+                            small_hf_config(image_size=16, num_labels=7, num_cross_attention_heads=2,
+                                            id2label={i: f"kind {i}" for i in range(7)}))
+    tab = choose_models([str(directory)], device="cpu")["image-classification"]
+    assert tab.source == str(directory)
+    _, scores = classify(pipeline("image-classification", tab.model), str(path))
+    assert len(scores) == 5 and set(scores) <= set(hf.config.id2label.values())
+
+    torch.manual_seed(0)
+    unnamed = ImageClassifierConfig(num_labels=1000, encoder=EncoderConfig(
+        num_latents=4, d_latents=16, num_self_attends_per_block=1, num_self_attention_heads=2,
+        num_cross_attention_heads=1))
+    ImageClassifier(unnamed).save_pretrained(tmp_path / "imagenet")
+    tab = choose_models([str(tmp_path / "imagenet")], device="cpu")["image-classification"]
+    _, scores = classify(pipeline("image-classification", tab.model), str(path))
+    imagenet = resources.files("perceiverkit.resources").joinpath("imagenet_classes.txt").read_text().splitlines()
+    assert len(imagenet) == 1000 and len(scores) == 5 and set(scores) <= set(imagenet)
