@@ -17,22 +17,6 @@ import json
 import statistics
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
-
-
-@torch.inference_mode()
-def test_accuracy(model: torch.nn.Module, loader: torch.utils.data.DataLoader) -> float:
-    """Top-1 accuracy of ``model`` over every batch of ``loader`` (batches hold ``labels`` and the inputs)."""
-    model.eval()
-    correct = total = 0
-    for batch in tqdm(loader, desc="test split", unit="batch", leave=False):
-        labels = batch.pop("labels")
-        logits = model(**batch).logits
-        correct += int((logits.argmax(-1) == labels).sum())
-        total += len(labels)
-    return correct / total
-
 
 def summarise(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -49,10 +33,11 @@ def main() -> None:
     parser.add_argument("--output", default=None, help="folder for the runs (default: the config's output_dir)")
     args = parser.parse_args()
 
-    from perceiverkit import from_pretrained
     from perceiverkit.resources import resolve_config
+    from perceiverkit.tasks.registry import get_task
     from perceiverkit.train import load_train_config, train
-    from perceiverkit.train.run import build_datamodule
+    from perceiverkit.train.datamodules import PerceiverDataModule
+    from perceiverkit.train.evaluate import EvaluationData, evaluate
 
     runs: dict[int, dict[str, float]] = {}
     base = None
@@ -65,10 +50,13 @@ def main() -> None:
         if missing:
             raise SystemExit(f"the run logged no {missing}; it logged {sorted(result.metrics)}")
         figures = {name: result.metrics[name] for name in args.metric}
-        model = from_pretrained(result.model_dir)
-        data = build_datamodule(config, model)
-        if data.build_test() is not None and "labels" in model.config.__dataclass_fields__:
-            figures["test_accuracy"] = test_accuracy(model, data.test_dataloader())
+        source = get_task(config.task).data_source_class(config.data.source)
+        if source.build_test is not PerceiverDataModule.build_test:  # the source has a test split
+            # The task's own test step, as `perceiverkit evaluate` runs it: the test split is read here, once.
+            tested = evaluate(result.model_dir, EvaluationData(config.data, config.seed, config.task_options),
+                              "test", accelerator="cpu")
+            if "test/accuracy" in tested:
+                figures["test_accuracy"] = tested["test/accuracy"]
         runs[seed] = figures
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in figures.items()), flush=True)
     names = sorted({name for figures in runs.values() for name in figures})
