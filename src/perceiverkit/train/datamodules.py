@@ -181,6 +181,15 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
             self.train_set, self.val_set = self.build()
+        if stage == "test":  # only test reads the test split; a source without one says so here, before any run
+            self._test_set()
+
+    def _test_set(self) -> Dataset:
+        if self.test_set is None:
+            self.test_set = self.build_test()
+        if self.test_set is None:
+            raise ConfigError(no_test_split(self.source))
+        return self.test_set
 
     def _loader(self, dataset: Dataset, shuffle: bool, collate: Callable[[list[Any]], dict[str, Tensor]],
                 train: bool = False) -> DataLoader:
@@ -218,11 +227,7 @@ class PerceiverDataModule(L.LightningDataModule, abc.ABC):
         return self._loader(self.val_set, False, self.eval_collate)
 
     def test_dataloader(self) -> DataLoader:
-        if self.test_set is None:
-            self.test_set = self.build_test()
-        if self.test_set is None:
-            raise ConfigError(no_test_split(self.source))
-        return self._loader(self.test_set, False, self.eval_collate)
+        return self._loader(self._test_set(), False, self.eval_collate)
 
 
 def no_test_split(source: str) -> str:

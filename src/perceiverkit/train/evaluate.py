@@ -133,7 +133,7 @@ def evaluate(model: str | os.PathLike[str] | TaskModel[Any], data: EvaluationDat
     Lightning validation/test step; e.g. ``{"test/loss": 0.31, "test/accuracy": 0.92}``."""
     import lightning as L
 
-    from .datamodules import ClassCountError, no_test_split  # Lightning's: imported with it, not before
+    from .datamodules import ClassCountError  # Lightning's: imported with it, not before
 
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
@@ -143,17 +143,13 @@ def evaluate(model: str | os.PathLike[str] | TaskModel[Any], data: EvaluationDat
     source_class = spec.data_source_class(data.spec.source)
     datamodule = source_class(data.spec, model.config, data.seed)
     try:
+        # Before the Trainer is made (its device banners would come first): a source without a test split says so.
         datamodule.setup("test" if split == "test" else "validate")
         _check_data_matches(model, datamodule, data.spec.source)
     except ClassCountError as error:
         # The data source words it for training (set num_labels); a trained model's classes are fixed.
         raise ConfigError(f"the data source {data.spec.source!r} has {len(error.classes)} classes but the model "
                           f"predicts {error.num_labels}; evaluate on data with the model's classes") from None
-    if split == "test":
-        # Before the Trainer is made (its device banners would come first) and before any figure is computed.
-        datamodule.test_set = datamodule.build_test()
-        if datamodule.test_set is None:
-            raise ConfigError(no_test_split(data.spec.source))
     # The optimiser settings are never used: the module only runs its evaluation step.
     module = spec.lightning_module_class()(model, OptimConfig(), 1, **data.task_options)
     trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
