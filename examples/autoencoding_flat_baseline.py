@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import torch
 
 from perceiverkit import from_pretrained
+from perceiverkit.pipelines.autoencode import psnr
 from perceiverkit.resources import packaged_config
 from perceiverkit.tasks.multimodal import IMAGE, MultimodalAutoencoder, autoencoding_targets
 from perceiverkit.tasks.registry import get_task
 from perceiverkit.train.evaluate import read_evaluation_data
-
-
-def psnr(prediction: torch.Tensor, target: torch.Tensor) -> float:
-    return float(-10 * torch.log10(((prediction - target) ** 2).mean().clamp(min=1e-10)))
 
 
 @torch.inference_mode()
@@ -47,8 +45,8 @@ def main() -> None:
         reconstruction = model(batch, points).logits[IMAGE].clamp(0, 1)
         flat = batch["image"].mean(dim=(1, 3, 4))[:, None, :]  # (B, 1, 3): each window's mean colour
         size = len(batch["image"])
-        totals["model"] += size * psnr(reconstruction, pixels)
-        totals["flat"] += size * psnr(flat, pixels)
+        totals["model"] += size * psnr(reconstruction.numpy(), pixels.numpy())
+        totals["flat"] += size * psnr(np.broadcast_to(flat.numpy(), pixels.shape), pixels.numpy())
         windows += size
     print(f"{windows} held-out windows: {args.model} {totals['model'] / windows:.2f} dB, "
           f"flat mean-colour frame {totals['flat'] / windows:.2f} dB (video PSNR)")
