@@ -38,3 +38,16 @@ def randomize_(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> torch
             elif name.endswith("running_var"):
                 b.copy_(torch.rand(b.shape, generator=gen) + 0.5)
     return model
+
+
+def shipped_card_metrics(name: str) -> list[dict[str, Any]]:
+    """The ``metrics`` a shipped model's ``card.yaml`` claims: tests hold the model to these, never to copies."""
+    import yaml
+
+    from perceiverkit.resources import packaged_model
+
+    folder = packaged_model(name)
+    assert folder is not None, f"no shipped model {name}"
+    metrics = yaml.safe_load((folder / "card.yaml").read_text())["metrics"]
+    assert isinstance(metrics, list) and metrics
+    return metrics

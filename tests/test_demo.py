@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from perceiverkit import from_pretrained
 from perceiverkit.cli import main
@@ -39,6 +38,8 @@ from perceiverkit.demo import SHIPPED_MODELS, fill_mask_section
 from perceiverkit.evaluation.baselines import DEFAULT_FARNEBACK, FarnebackSetting, tuned_setting
 from perceiverkit.evaluation.middlebury import load_motorcycle
 from perceiverkit.resources import packaged_model
+
+from .helpers import shipped_card_metrics
 
 FASHION_MNIST_MARGIN = 0.001  # fraction, i.e. 0.1 points
 MLM_MARGIN = 0.0015  # 0.15 points
@@ -53,11 +54,7 @@ KNOWN_COMPLETIONS = {
 
 
 def _card_metrics(role: str) -> list[dict[str, Any]]:
-    folder = packaged_model(SHIPPED_MODELS[role])
-    assert folder is not None
-    metrics = yaml.safe_load((folder / "card.yaml").read_text())["metrics"]
-    assert isinstance(metrics, list) and metrics
-    return metrics
+    return shipped_card_metrics(SHIPPED_MODELS[role])
 
 
 def _one(metrics: list[dict[str, Any]], **match: str) -> dict[str, Any]:

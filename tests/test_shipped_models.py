@@ -10,16 +10,15 @@ to 0.01 dB).
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from perceiverkit.resources import packaged_config, packaged_model
+from perceiverkit.resources import packaged_config
 from perceiverkit.train.evaluate import evaluate, read_evaluation_data
+
+from .helpers import shipped_card_metrics
 
 
 def _card_metric(name: str) -> dict:
-    folder = packaged_model(name)
-    assert folder is not None
-    (metric,) = yaml.safe_load((folder / "card.yaml").read_text())["metrics"]
+    (metric,) = shipped_card_metrics(name)
     return metric
 
 
